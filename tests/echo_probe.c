@@ -1,0 +1,375 @@
+/*
+ * echo_probe - the client side of the conformance scenarios.
+ *
+ *   echo_probe [-a ADDR] -p PORT [--timeout MS] SCENARIO [ARGS]
+ *
+ * Each scenario plays one client behaviour against an echo server, checks
+ * every byte it gets back, prints one line saying what it saw, and exits
+ * 0 when the server behaved, 1 when it did not, 2 on bad usage.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *addr = "127.0.0.1";
+static int port, timeout_ms = 10000;
+
+static int fail(const char *fmt, const char *detail)
+{
+    printf(fmt, detail);
+    putchar('\n');
+    return 1;
+}
+
+static int connect_or_fail(int *fd)
+{
+    *fd = connect_to(addr, port, NULL);
+    if (*fd < 0) {
+        printf("connect: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static size_t size_arg(const char *s)
+{
+    long long v = parse_size(s);
+    if (v <= 0) {
+        fprintf(stderr, "echo_probe: bad size %s\n", s);
+        exit(2);
+    }
+    return (size_t)v;
+}
+
+/* One checked request on fd; on failure prints why and returns 1. */
+static int request(int fd, uint32_t conn, uint32_t req, size_t size, int half_close)
+{
+    struct exchange x = {.conn = conn, .req = req, .size = size,
+                         .half_close = half_close, .timeout_ms = timeout_ms};
+    enum xchg_result r = echo_exchange(fd, &x);
+    if (r == XCHG_OK)
+        return 0;
+    char why[160];
+    printf("conn %u request %u (%zu bytes): %s\n", conn, req, size,
+           exchange_error(&x, r, why, sizeof why));
+    return 1;
+}
+
+/* Wait for EOF (or a reset) within ms; returns 1 if the peer closed. */
+static int wait_closed(int fd, int ms)
+{
+    char buf[4096];
+    double deadline = now_sec() + ms / 1000.0;
+    while (now_sec() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, 50);
+        if (r <= 0)
+            continue;
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return 1;
+    }
+    return 0;
+}
+
+static void set_linger_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};   /* close() sends RST */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+/* ---- scenarios ---------------------------------------------------------- */
+
+/* integrity SIZE...: one connection, one request per size, in order. */
+static int sc_integrity(int argc, char **argv)
+{
+    int fd;
+    if (argc < 1 || connect_or_fail(&fd))
+        return argc < 1 ? 2 : 1;
+    for (int i = 0; i < argc; i++)
+        if (request(fd, 1, (uint32_t)i, size_arg(argv[i]), 0)) {
+            close(fd);
+            return 1;
+        }
+    close(fd);
+    printf("ok: %d requests intact\n", argc);
+    return 0;
+}
+
+/* turns N SIZE: N clients one after another, 3 requests each. */
+static int sc_turns(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    int n = atoi(argv[0]);
+    size_t size = size_arg(argv[1]);
+    for (int c = 0; c < n; c++) {
+        int fd;
+        if (connect_or_fail(&fd))
+            return 1;
+        for (uint32_t r = 0; r < 3; r++)
+            if (request(fd, (uint32_t)c, r, size, 0)) {
+                close(fd);
+                return 1;
+            }
+        close(fd);
+    }
+    printf("ok: %d clients in turn\n", n);
+    return 0;
+}
+
+/* concurrent N SIZE [R]: N clients at once, R requests each (default 3). */
+struct conc { int id, requests; size_t size; int failed; };
+
+static void *conc_client(void *arg)
+{
+    struct conc *c = arg;
+    int fd;
+    if (connect_or_fail(&fd)) {
+        c->failed = 1;
+        return NULL;
+    }
+    for (int r = 0; r < c->requests && !c->failed; r++)
+        c->failed = request(fd, (uint32_t)c->id, (uint32_t)r, c->size, 0);
+    close(fd);
+    return NULL;
+}
+
+static int sc_concurrent(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    int n = atoi(argv[0]), requests = argc > 2 ? atoi(argv[2]) : 3;
+    size_t size = size_arg(argv[1]);
+    if (n < 1 || n > 10000 || requests < 1)
+        return 2;
+    struct conc *cs = calloc((size_t)n, sizeof *cs);
+    pthread_t *t = calloc((size_t)n, sizeof *t);
+    if (!cs || !t)
+        return fail("%s", "out of memory");
+    int started = 0, failed = 0;
+    for (; started < n; started++) {
+        cs[started] = (struct conc){.id = started, .requests = requests, .size = size};
+        if (pthread_create(&t[started], NULL, conc_client, &cs[started]) != 0)
+            break;
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(t[i], NULL);
+        failed += cs[i].failed;
+    }
+    free(cs);
+    free(t);
+    if (started < n) {
+        printf("could start only %d of %d client threads\n", started, n);
+        return 1;
+    }
+    if (failed) {
+        printf("%d of %d concurrent clients failed\n", failed, n);
+        return 1;
+    }
+    printf("ok: %d concurrent clients x %d requests\n", n, requests);
+    return 0;
+}
+
+/* halfclose SIZE: send SIZE, shutdown(SHUT_WR), get all of it back, then EOF. */
+static int sc_halfclose(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    size_t size = size_arg(argv[0]);
+    if (request(fd, 7, 0, size, 1)) {
+        close(fd);
+        return 1;
+    }
+    int closed = wait_closed(fd, timeout_ms);
+    close(fd);
+    if (!closed)
+        return fail("%s", "all bytes came back but the server never closed");
+    printf("ok: %zu bytes back after half-close, then EOF\n", size);
+    return 0;
+}
+
+/* Send up to `size` bytes without reading; stop when all is sent or the
+ * server stops taking them for `stall_ms`. Returns the bytes sent. */
+static size_t push_without_reading(int fd, size_t size, int stall_ms)
+{
+    static uint8_t buf[65536];
+    size_t sent = 0;
+    while (sent < size) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, stall_ms) <= 0)
+            break;
+        size_t n = size - sent < sizeof buf ? size - sent : sizeof buf;
+        payload_fill(buf, n, 9, 0, sent);
+        ssize_t w = send_nosignal(fd, buf, n, MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
+            break;
+        }
+        sent += (size_t)w;
+    }
+    return sent;
+}
+
+/* reset-mid SIZE: start a SIZE transfer, read part of the echo, then reset. */
+static int sc_reset_mid(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    size_t size = size_arg(argv[0]);
+    size_t sent = push_without_reading(fd, size / 2, 500);
+    char buf[4096];
+    ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    set_linger_reset(fd);
+    close(fd);
+    printf("ok: reset after sending %zu bytes (read %zd)\n", sent, got);
+    return 0;
+}
+
+/* close-mid SIZE: like reset-mid, but a plain close with data unread. */
+static int sc_close_mid(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    size_t sent = push_without_reading(fd, size_arg(argv[0]) / 2, 500);
+    close(fd);
+    printf("ok: closed after sending %zu bytes\n", sent);
+    return 0;
+}
+
+/* no-read SIZE: send SIZE (or until the server stops reading), never read
+ * a byte, then leave. */
+static int sc_no_read(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    size_t sent = push_without_reading(fd, size_arg(argv[0]), 1000);
+    close(fd);
+    printf("ok: sent %zu bytes without reading, then left\n", sent);
+    return 0;
+}
+
+/* idle-drop MAX_MS: connect, stay silent; the server must close us within
+ * MAX_MS (it was started with a short --idle-timeout). */
+static int sc_idle_drop(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    int max_ms = atoi(argv[0]);
+    double t0 = now_sec();
+    int closed = wait_closed(fd, max_ms);
+    close(fd);
+    if (!closed)
+        return fail("silent client still open after %s ms", argv[0]);
+    printf("ok: silent client closed after %.0f ms\n", (now_sec() - t0) * 1000);
+    return 0;
+}
+
+/*
+ * serial-order: the iterative server's promise, observed by two clients.
+ * A connects and is served. B connects (the kernel accepts the handshake)
+ * and sends a request. While A goes on with more round trips, B gets
+ * nothing. When A disconnects, B gets its echo - and only after that.
+ */
+static int sc_serial_order(int argc, char **argv)
+{
+    (void)argv;
+    int a, b;
+    if (argc != 0)
+        return 2;
+    if (connect_or_fail(&a) || request(a, 1, 0, 100, 0) || connect_or_fail(&b))
+        return 1;
+    uint8_t req[100];
+    payload_fill(req, sizeof req, 2, 0, 0);
+    if (write_all(b, req, sizeof req) != 0)
+        return fail("B could not send: %s", strerror(errno));
+    for (uint32_t r = 1; r <= 5; r++) {      /* A is still being served... */
+        if (request(a, 1, r, 100, 0))
+            return 1;
+        char c;
+        if (recv(b, &c, 1, MSG_DONTWAIT | MSG_PEEK) > 0)
+            return fail("%s", "B got an answer while A was still connected");
+    }
+    double a_left = now_sec();
+    close(a);
+    uint8_t got[100];
+    struct pollfd p = {.fd = b, .events = POLLIN};
+    if (poll(&p, 1, timeout_ms) <= 0)
+        return fail("%s", "B was never served after A left");
+    double b_served = now_sec();
+    if (read_full(b, got, sizeof got) != (ssize_t)sizeof got ||
+        payload_check(got, sizeof got, 2, 0, 0) >= 0)
+        return fail("%s", "B's echo was wrong or short");
+    close(b);
+    if (b_served < a_left)
+        return fail("%s", "B was served before A left");
+    printf("ok: B waited through 5 of A's requests; served %.1f ms after A left\n",
+           (b_served - a_left) * 1000);
+    return 0;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *args;
+} scenarios[] = {
+    {"integrity", sc_integrity, "SIZE..."},
+    {"turns", sc_turns, "N SIZE"},
+    {"concurrent", sc_concurrent, "N SIZE [REQUESTS]"},
+    {"halfclose", sc_halfclose, "SIZE"},
+    {"reset-mid", sc_reset_mid, "SIZE"},
+    {"close-mid", sc_close_mid, "SIZE"},
+    {"no-read", sc_no_read, "SIZE"},
+    {"idle-drop", sc_idle_drop, "MAX_MS"},
+    {"serial-order", sc_serial_order, ""},
+};
+
+static int usage(FILE *f, int code)
+{
+    fprintf(f, "usage: echo_probe [-a ADDR] -p PORT [--timeout MS] SCENARIO [ARGS]\n");
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        fprintf(f, "  %-13s %s\n", scenarios[i].name, scenarios[i].args);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"timeout", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "+a:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': addr = optarg; break;
+        case 'p': port = atoi(optarg); break;
+        case 't': timeout_ms = atoi(optarg); break;
+        case 'h': return usage(stdout, 0);
+        default: return usage(stderr, 2);
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (optind >= argc || port <= 0)
+        return usage(stderr, 2);
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        if (strcmp(argv[optind], scenarios[i].name) == 0) {
+            int rc = scenarios[i].run(argc - optind - 1, argv + optind + 1);
+            return rc == 2 ? usage(stderr, 2) : rc;
+        }
+    return usage(stderr, 2);
+}
