@@ -2,7 +2,7 @@
 # run.sh - everything `make test` runs; ends with "N passed, M failed".
 #
 #   tests/run.sh                    all suites
-#   tests/run.sh --part DIR         one lesson: its servers' conformance + its test.sh
+#   tests/run.sh --part DIR         one lesson: its servers' conformance + tests/DIR.sh
 #   tests/run.sh --server NAME      the conformance suite against one server
 #   tests/run.sh -j N               N conformance runs at once (default 2)
 #
@@ -84,9 +84,9 @@ fi
 
 # ---- each lesson's own checks ---------------------------------------------
 if [[ -z "$ONLY_SERVER" ]]; then
-    for t in "$REPO"/part*/test.sh; do
+    for t in "$TESTS_DIR"/part*.sh; do
         [[ -x "$t" ]] || continue
-        part=$(basename "$(dirname "$t")")
+        part=$(basename "$t" .sh)
         [[ -n "$PART" && "$part" != "$PART" ]] && continue
         run_suite "$part: its own checks" "$t"
     done

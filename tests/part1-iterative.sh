@@ -4,7 +4,7 @@
 # tests/echo_probe.c): B, connected and waiting, gets nothing while A is
 # served, and its echo only after A disconnects.
 set -u
-. "$(dirname "$0")/../tests/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 if ! start_server "$BUILD/part1-iterative/server" -p 0; then
     report fail part1 "serial order" "server did not start"
