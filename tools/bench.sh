@@ -382,8 +382,8 @@ _bench_flush_pending() {
         empty="$empty,"
     done
     for row in "${_bench_pending[@]}"; do
-        head=${row%%|*}
-        tail=${row#*|}
+        head=${row%%$'\037'*}
+        tail=${row#*$'\037'}
         printf '%s%s,%s\n' "$head" "$empty" "$tail" >>"$_bench_csv"
     done
     _bench_pending=()
@@ -484,8 +484,9 @@ _bench_run_once() {
         deadline=$((t0 + ${BENCH_BANNER_WAIT:-10} * 1000000))
         while :; do
             line=""
-            { IFS= read -r line <"$t/srv.out"; } 2>/dev/null || true
-            if [[ $line =~ ^[^:]+:\ listening\ on\ (.+):([0-9]+)\ pid\ ([0-9]+) ]]; then
+            # (a whole line only: read fails on a line without its newline)
+            if { IFS= read -r line <"$t/srv.out"; } 2>/dev/null &&
+                [[ $line =~ ^[^:]+:\ listening\ on\ (.+):([0-9]+)\ pid\ ([0-9]+)$ ]]; then
                 host=${BASH_REMATCH[1]}
                 port=${BASH_REMATCH[2]}
                 bpid=${BASH_REMATCH[3]}
@@ -494,7 +495,7 @@ _bench_run_once() {
                 # Signal only what we started: the banner's pid must be the
                 # server or one of its descendants.
                 if [ "$bpid" != "$spid" ] &&
-                    ! _bench_descendants "$spid" | grep -qx -- "$bpid"; then
+                    [[ $'\n'$(_bench_descendants "$spid")$'\n' != *$'\n'"$bpid"$'\n'* ]]; then
                     _bench_warn "banner pid $bpid is not the server ($spid) nor its child: using $spid"
                     bpid=$spid
                 fi
@@ -650,7 +651,7 @@ _bench_run_once() {
         done
         printf '%s,%s\n' "$row" "$tail" >>"$_bench_csv"
     else
-        _bench_pending+=("$head|$tail")
+        _bench_pending+=("$head"$'\037'"$tail")
     fi
 
     # --- one line of outcome on stderr ---
