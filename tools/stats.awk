@@ -40,17 +40,36 @@ function isnum(s) {
     return s ~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/
 }
 
-# 3 significant digits, without exponents for ordinary magnitudes;
-# integers and values >= 100 are printed whole.
-function fmt(x,    a) {
+function isint(x) {
+    return x == int(x) && x < 1e15 && x > -1e15
+}
+
+# Decimals that show x with 3 significant digits (none from 100 up).
+function decimals(x,    a, l, f) {
     a = x < 0 ? -x : x
-    if (a >= 100 || (x == int(x) && a < 1e15))
-        return sprintf("%.0f", x)
-    if (a >= 10)
-        return sprintf("%.1f", x)
-    if (a >= 1)
-        return sprintf("%.2f", x)
-    return sprintf("%.3g", x)
+    if (a >= 100 || a == 0)
+        return 0
+    l = log(a) / log(10)
+    f = int(l)
+    if (f > l)
+        f--
+    return 2 - f
+}
+
+function fmtd(x, d) {
+    return sprintf("%." d "f", x)
+}
+
+# One number alone: 3 significant digits, integers whole.
+function fmt(x) {
+    return fmtd(x, isint(x) ? 0 : decimals(x))
+}
+
+# median (lo-hi) with the median's precision for all three, so that the
+# spread reads at the same scale: 1.10 (1.00-1.20).
+function fmt3(m, a, b, sep1, sep2, end,    d) {
+    d = (isint(m) && isint(a) && isint(b)) ? 0 : decimals(m)
+    return fmtd(m, d) sep1 fmtd(a, d) sep2 fmtd(b, d) end
 }
 
 # The unit of a column, from its name: mb_s -> MB/s, gbit_s -> Gbit/s,
@@ -219,7 +238,7 @@ function cell(g, i,    m, s) {
     else if (m == 1)
         s = fmt(med)
     else
-        s = fmt(med) " (" fmt(lo) "–" fmt(hi) ")"
+        s = fmt3(med, lo, hi, " (", "–", ")")
     if (runs_ok[g] + 0 < runs[g] + 0)
         s = s " [" (runs_ok[g] + 0) "/" runs[g] " ok]"
     return s
@@ -284,9 +303,11 @@ function chart(    ns, s, r, c, i, m, g, maxv, lw, rw, fl, fr, u, first, b, txt)
                 b = (maxv > 0) ? int(40 * med / maxv + 0.5) : 0
                 if (b == 0 && med > 0)
                     b = 1
-                txt = rep("#", b) rep(" ", 40 - b) " " fmt(med)
+                txt = rep("#", b) rep(" ", 40 - b) " "
                 if (m > 1)
-                    txt = txt " [" fmt(lo) "–" fmt(hi) "]"
+                    txt = txt fmt3(med, lo, hi, " [", "–", "]")
+                else
+                    txt = txt fmt(med)
             }
             printf fr "%s\n", (first ? rows "=" rorder[r] : ""), slabel[s], txt
             first = 0

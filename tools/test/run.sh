@@ -127,7 +127,7 @@ stats -v mode=md "$tmp/s.csv" >"$tmp/s.md" 2>&1
 check "md header row" "$(head -n 1 "$tmp/s.md")" \
     has_line "$tmp/s.md" "| n | a wall_s | a lat_us | b wall_s | b lat_us | c wall_s | c lat_us |"
 check "md cells: median (min–max), one run alone, 3 significant digits" "$(sed -n 3p "$tmp/s.md")" \
-    has_line "$tmp/s.md" "| 1 | 2 (1–3) | 20 (10–30) | 2.50 (1–10) | 0.375 (0.123–0.5) | 3.14 | 12346 |"
+    has_line "$tmp/s.md" "| 1 | 2 (1–3) | 20 (10–30) | 2.50 (1.00–10.00) | 0.375 (0.123–0.500) | 3.14 | 12346 |"
 check "md cells: failed runs counted, — without ok run or not run" "$(sed -n 4p "$tmp/s.md")" \
     has_line "$tmp/s.md" "| 2 | 5 (4–6) [2/3 ok] | 1500 (1000–2000) [2/3 ok] | — [0/1 ok] | — [0/1 ok] | — | — |"
 units=$(awk -v mode=units -v values=wall_s,first_max_ms,lat_p99_us,req_per_s,mb_s_recv,srv_rss_kib,srv_cpu_pct,errors -f "$tools/stats.awk" </dev/null)
