@@ -122,6 +122,20 @@ _bench_kill_tree() {
     done
 }
 
+# Run in a background subshell: close every descriptor above 2, then become
+# the command. The server starts with stdin, stdout and stderr only, so its
+# fds count is its own, whatever the shell that runs us had open.
+_bench_exec_clean() {
+    local f n
+    for f in /proc/self/fd/*; do
+        n=${f##*/}
+        if [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 2 ]; then
+            eval "exec $n>&-"
+        fi
+    done
+    exec "$@"
+}
+
 _bench_fmt_dur() {
     local s=$1
     if [ "$s" -lt 60 ]; then
@@ -475,10 +489,7 @@ _bench_run_once() {
     t0=$(_bench_now_us)
 
     if [ ${#_BENCH_SRV[@]} -gt 0 ]; then
-        # (the children must not inherit our two extra descriptors: a
-        # server's fds count would be off by two)
-        "${_BENCH_SRV[@]}" >"$t/srv.out" 2>"$t/srv.err" </dev/null \
-            {_bench_sleep_fd}>&- {_bench_err_fd}>&- &
+        _bench_exec_clean "${_BENCH_SRV[@]}" >"$t/srv.out" 2>"$t/srv.err" </dev/null &
         spid=$!
         _bench_track "$spid"
         deadline=$((t0 + ${BENCH_BANNER_WAIT:-10} * 1000000))
