@@ -27,7 +27,8 @@
 # mode=md prints a Markdown table: one line per rows value, one column per
 #   cols value (times each value column when there are several; one column
 #   per value column when there are no cols); a cell is
-#   "median (min–max)", just "median" for a single run, "—" with no ok
+#   "median (min–max)", just "median" for a single run or when all runs
+#   gave the same value, "—" with no ok
 #   value, followed by " [k/n ok]" when only k of the n runs were ok.
 
 function trim(s) {
@@ -235,7 +236,7 @@ function cell(g, i,    m, s) {
     m = summarize(g SUBSEP i)
     if (m == 0)
         s = "—"
-    else if (m == 1)
+    else if (m == 1 || lo == hi)
         s = fmt(med)
     else
         s = fmt3(med, lo, hi, " (", "–", ")")
@@ -304,7 +305,7 @@ function chart(    ns, s, r, c, i, m, g, maxv, lw, rw, fl, fr, u, first, b, txt)
                 if (b == 0 && med > 0)
                     b = 1
                 txt = rep("#", b) rep(" ", 40 - b) " "
-                if (m > 1)
+                if (m > 1 && lo != hi)
                     txt = txt fmt3(med, lo, hi, " [", "–", "]")
                 else
                     txt = txt fmt(med)
