@@ -130,6 +130,10 @@ check "md cells: median (min–max), one run alone, 3 significant digits" "$(sed
     has_line "$tmp/s.md" "| 1 | 2 (1–3) | 20 (10–30) | 2.50 (1.00–10.00) | 0.375 (0.123–0.500) | 3.14 | 12346 |"
 check "md cells: failed runs counted, — without ok run or not run" "$(sed -n 4p "$tmp/s.md")" \
     has_line "$tmp/s.md" "| 2 | 5 (4–6) [2/3 ok] | 1500 (1000–2000) [2/3 ok] | — [0/1 ok] | — [0/1 ok] | — | — |"
+printf '# report: rows=n cols= values=v\nn,status,v\n1,ok,5\n1,ok,5\n1,ok,5\n2,ok,0.25\n2,ok,0.5\n2,ok,0.75\n' >"$tmp/same.csv"
+stats -v mode=md "$tmp/same.csv" >"$tmp/same.md" 2>&1
+check "md: runs that all agree show the value alone; spread at the median's precision" "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" \
+    [ "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" = "| 1 | 5 | | 2 | 0.500 (0.250–0.750) | " ]
 units=$(awk -v mode=units -v values=wall_s,first_max_ms,lat_p99_us,req_per_s,mb_s_recv,srv_rss_kib,srv_cpu_pct,errors -f "$tools/stats.awk" </dev/null)
 check "units from column names" "$units" [ "$units" = "wall_s in s, first_max_ms in ms, lat_p99_us in µs, req_per_s in requests/s, mb_s_recv in MB/s, srv_rss_kib in KiB, srv_cpu_pct in %, errors (count)" ]
 printf '# report: rows=n values=x\nn,x\n' >"$tmp/bad.csv"
