@@ -39,11 +39,14 @@
 static pid_t *children;
 static int max_children;
 static volatile sig_atomic_t live;
+/* Slots at and beyond this index were never used: the searches stop here,
+ * so that reaping costs the number of clients served at once, not the cap. */
+static volatile sig_atomic_t slots_used;
 static unsigned long forked, refused, fork_failed, accept_errors;
 
 static void forget_child(pid_t pid)
 {
-    for (int i = 0; i < max_children; i++)
+    for (int i = 0; i < slots_used; i++)
         if (children[i] == pid) {
             children[i] = 0;
             live--;
@@ -68,6 +71,8 @@ static void remember_child(pid_t pid)
         if (children[i] == 0) {
             children[i] = pid;
             live++;
+            if (i >= slots_used)
+                slots_used = i + 1;
             return;
         }
 }
@@ -119,15 +124,17 @@ static void fork_child(int listen_fd, int fd, const struct sockaddr_storage *pee
  * then SIGKILL and reap whoever is left. Returns how many were killed. */
 static int stop_children(void)
 {
-    for (int i = 0; i < max_children; i++)
+    block_sigchld(SIG_BLOCK);      /* no slot changes (or pid reuse) meanwhile */
+    for (int i = 0; i < slots_used; i++)
         if (children[i] > 0)
             kill(children[i], SIGTERM);
+    block_sigchld(SIG_UNBLOCK);
     double deadline = now_sec() + 1.5;
     while (live > 0 && now_sec() < deadline)
         sleep_ms(10);
     int killed = 0;
     block_sigchld(SIG_BLOCK);
-    for (int i = 0; i < max_children; i++)
+    for (int i = 0; i < slots_used; i++)
         if (children[i] > 0) {
             kill(children[i], SIGKILL);
             waitpid(children[i], NULL, 0);   /* bounded: SIGKILL cannot be caught */
