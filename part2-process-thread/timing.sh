@@ -76,12 +76,12 @@ bench_report
 
 # ---- (b) the cost of a connection -----------------------------------------
 # 10,000 short connections per cell: enough CPU time to be well above the
-# sampler's 10 ms resolution; cpu_s / 10 = CPU seconds per 1,000.
+# sampler's 10 ms resolution; srv_cpu_s / 10 = CPU seconds per 1,000.
 # Prefork and pool keep 4 workers: the pool's point is a fixed, small set.
 prefork4=("$here/server_prefork" -p 0 --idle-timeout 0 -w 4)
 pool4=("$here/server_pool" -p 0 --idle-timeout 0 -w 4)
 bench_table part2_b "Part 2 (b): 10,000 short connections (connect, 64 B, close) from C client threads" \
-    --rows model --cols c --values req_per_s,cpu_s,rss_kib,threads,children \
+    --rows model --cols c --values req_per_s,srv_cpu_s,srv_rss_kib,srv_threads,srv_children \
     --cells $(( 5 * ${#conc[@]} )) --timeout 120
 for c in "${conc[@]}"; do
     client=("$here/client" -p '{port}' -c "$c" -k $(( 10000 / c )) -n 1 -s 64 --csv)
@@ -97,7 +97,7 @@ bench_report
 # Each client: one request, idle_ms of silence, one more request. While all
 # N are silent, the server holds N sessions and the sampler sees its peak.
 bench_table part2_c "Part 2 (c): N sessions held open and idle: the whole server tree" \
-    --rows model --cols n --values rss_kib,threads,children,cpu_s \
+    --rows model --cols n --values srv_rss_kib,srv_threads,srv_children,srv_cpu_s \
     --cells $(( 5 * ${#idle_ns[@]} )) --timeout $(( idle_ms / 1000 + 120 ))
 for n in "${idle_ns[@]}"; do
     client=("$here/client" -p '{port}' -c "$n" -n 2 -s 64 --think "$idle_ms" --csv)
