@@ -15,6 +15,7 @@
 #define COMMON_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,8 +75,11 @@ int listen_socket(const struct server_opts *o, int reuseport);
 void print_banner(const char *name, int listen_fd);
 
 /* Ignore SIGPIPE; SIGINT/SIGTERM set stop_requested (no SA_RESTART, so
- * blocking calls return EINTR and the loops notice). */
-extern volatile sig_atomic_t stop_requested;
+ * blocking calls return EINTR and the loops notice). An atomic, not a
+ * volatile sig_atomic_t: the handler runs in one thread and other threads
+ * read the flag, which only an atomic makes well defined (C11 7.14.1.1
+ * allows lock-free atomics in handlers). Used exactly like before. */
+extern atomic_int stop_requested;
 void install_signal_handlers(void);
 
 /* ---- 3. I/O that survives EINTR and short counts ---------------------- */

@@ -70,7 +70,7 @@ void print_banner(const char *name, int listen_fd)
         die("writing the banner");
 }
 
-volatile sig_atomic_t stop_requested;
+atomic_int stop_requested;
 
 static void on_stop_signal(int sig)
 {
