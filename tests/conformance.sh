@@ -68,6 +68,11 @@ sc_idle_timeout() {
 }
 
 # Runs in the main shell (not in $(...)): it stops the server itself.
+sc_trickle() {
+    local out
+    out=$(probe trickle 8000) || { echo "$out (server started with --idle-timeout 1)"; return 1; }
+}
+
 sc_sigterm() {
     # One connected, silent client: the server must still stop promptly.
     "$PROBE" -p "$SRV_PORT" idle-drop 10000 >/dev/null &
@@ -116,6 +121,8 @@ run() {
 }
 
 # SCENARIOS="a b" runs only those (tests/meta.sh uses it).
+# Traits (tests/servers.list): serial = one client at a time; event = an
+# event loop, where a slow client holds no thread or process.
 wanted() { [[ -z "${SCENARIOS:-}" || " $SCENARIOS " == *" $1 "* ]]; }
 
 [[ -x "${CMD[0]}" ]] || { report fail "$NAME" build "${CMD[0]} not built"; exit 1; }
@@ -128,5 +135,12 @@ wanted close-mid    && run close-mid
 wanted no-read      && run no-read
 wanted vanish       && run vanish
 wanted idle-timeout && run idle-timeout --idle-timeout 1
+if wanted trickle; then
+    if has_trait event; then
+        report na "$NAME" trickle "an event loop holds no thread for a trickling client"
+    else
+        run trickle --idle-timeout 1
+    fi
+fi
 wanted sigterm      && run sigterm
 exit 0
