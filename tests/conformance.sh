@@ -115,6 +115,18 @@ run() {
 }
 
 [[ -x "${CMD[0]}" ]] || { report fail "$NAME" build "${CMD[0]} not built"; exit 1; }
+# Trait io_uring: a server that needs io_uring says "io_uring is not available"
+# and exits when the kernel refuses it; then every scenario is not applicable.
+if has_trait io_uring; then
+    why=$(timeout 1 "${CMD[@]}" -p 0 2>&1 >/dev/null | grep -m1 "io_uring is not available")
+    if [[ -n "$why" ]]; then
+        for sc in integrity turns concurrent halfclose reset-mid close-mid no-read \
+                  idle-timeout sigterm; do
+            report na "$NAME" "$sc" "$why"
+        done
+        exit 0
+    fi
+fi
 run integrity
 run turns
 run concurrent
