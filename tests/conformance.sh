@@ -60,6 +60,7 @@ fault_then_check() {
 sc_reset_mid()  { fault_then_check reset-mid 4M; }
 sc_close_mid()  { fault_then_check close-mid 4M; }
 sc_no_read()    { fault_then_check no-read 16M; }
+sc_vanish()     { fault_then_check vanish 50 256K; }
 
 sc_idle_timeout() {
     local out
@@ -114,25 +115,30 @@ run() {
     cleanup_server_files
 }
 
+# SCENARIOS="a b" runs only those (tests/meta.sh uses it).
+wanted() { [[ -z "${SCENARIOS:-}" || " $SCENARIOS " == *" $1 "* ]]; }
+
 [[ -x "${CMD[0]}" ]] || { report fail "$NAME" build "${CMD[0]} not built"; exit 1; }
 # Trait io_uring: a server that needs io_uring says "io_uring is not available"
 # and exits when the kernel refuses it; then every scenario is not applicable.
 if has_trait io_uring; then
     why=$(timeout 1 "${CMD[@]}" -p 0 2>&1 >/dev/null | grep -m1 "io_uring is not available")
     if [[ -n "$why" ]]; then
-        for sc in integrity turns concurrent halfclose reset-mid close-mid no-read \
+        for sc in integrity turns concurrent halfclose reset-mid close-mid no-read vanish \
                   idle-timeout sigterm; do
             report na "$NAME" "$sc" "$why"
         done
         exit 0
     fi
 fi
-run integrity
-run turns
-run concurrent
-run halfclose
-run reset-mid
-run close-mid
-run no-read
-run idle-timeout --idle-timeout 1
-run sigterm
+wanted integrity    && run integrity
+wanted turns        && run turns
+wanted concurrent   && run concurrent
+wanted halfclose    && run halfclose
+wanted reset-mid    && run reset-mid
+wanted close-mid    && run close-mid
+wanted no-read      && run no-read
+wanted vanish       && run vanish
+wanted idle-timeout && run idle-timeout --idle-timeout 1
+wanted sigterm      && run sigterm
+exit 0
