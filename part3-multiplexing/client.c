@@ -709,7 +709,11 @@ static void print_summary(const struct config *cfg, struct totals *all, double w
         s.sess_avg_s = all->sess_sum_s / (double)all->completed;
         s.sess_max_s = all->sess_max_s;
     }
-    s.cpu_s = process_cpu_seconds();        /* this process only (see the doc) */
+    struct rusage kids;                     /* worker processes, if any */
+    s.cpu_s = process_cpu_seconds();
+    if (getrusage(RUSAGE_CHILDREN, &kids) == 0)
+        s.cpu_s += (double)kids.ru_utime.tv_sec + (double)kids.ru_utime.tv_usec / 1e6 +
+                   (double)kids.ru_stime.tv_sec + (double)kids.ru_stime.tv_usec / 1e6;
     fprintf(human, "client: %d connections, %d thread(s) x %d process(es), "
                    "%d source address(es)%s\n", cfg->conns, cfg->threads, cfg->procs,
             cfg->n_src ? cfg->n_src : 1, cfg->idle ? ", idle mode" : "");
