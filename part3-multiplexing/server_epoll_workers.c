@@ -84,7 +84,8 @@ static void take_handoffs(struct worker *w)
     int fds[64];
     ssize_t n = read(w->handoff[0], fds, sizeof fds);
     for (ssize_t i = 0; i < n / (ssize_t)sizeof fds[0]; i++)
-        adopt(w, fds[i], NULL);   /* the acceptor keeps no peer address */
+        if (fds[i] >= 0)          /* -1: "wake up, we are stopping" */
+            adopt(w, fds[i], NULL);   /* the acceptor keeps no peer address */
 }
 
 /* Accept into `live` or turn the client away at the cap. Returns the fd,
@@ -283,6 +284,11 @@ int main(int argc, char **argv)
             accept_and_hand_off(listen_fd, ws, o.workers, &o, &refused);
     }
 
+    for (int i = 0; i < o.workers; i++) {   /* wake them now, not in 500 ms */
+        int wake = -1;
+        ssize_t unused = write(ws[i].handoff[1], &wake, sizeof wake);
+        (void)unused;      /* a full pipe wakes the worker anyway */
+    }
     unsigned long accepted = 0, idle_closed = 0;
     unsigned long long bytes = 0;
     for (int i = 0; i < o.workers; i++) {

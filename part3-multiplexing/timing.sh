@@ -38,13 +38,13 @@ if [[ "$BENCH_PROFILE" == full ]]; then
     C_CEILING=19000 C_HOLD=5 C_RAMP=10000
     D_SECONDS=10
 else
-    A_CLIENTS=(100 500 1000) A_REQUESTS=10
+    A_CLIENTS=(100 500 1000) A_REQUESTS=20
     B_CONNS=(100 200 500 1000)
     C_CEILING=2000 C_HOLD=1 C_RAMP=500
     D_SECONDS=1
 fi
 if [[ -n "${P3_SMOKE:-}" ]]; then    # a quick check that the script works
-    A_CLIENTS=(50) A_REQUESTS=5 B_CONNS=(50) C_CEILING=200 C_HOLD=1 C_RAMP=200 D_SECONDS=1
+    A_CLIENTS=(20 50) A_REQUESTS=5 B_CONNS=(50) C_CEILING=200 C_HOLD=1 C_RAMP=200 D_SECONDS=1
 fi
 
 # ---- the models --------------------------------------------------------------
@@ -91,14 +91,14 @@ fi
 
 # ---- (a) every model at N clients ----------------------------------------------
 bench_table part3_a "Part 3 (a): every model, N clients x $A_REQUESTS requests of 256 B (E4)" \
-    --rows n --cols model \
+    --rows case \
     --values req_per_s,mb_s_sent,mb_s_recv,lat_p50_us,lat_p99_us,srv_cpu_pct,srv_rss_kib,conn_failed \
     --cells $(( ${#models[@]} * ${#A_CLIENTS[@]} )) --timeout 300
 for n in "${A_CLIENTS[@]}"; do
     for m in "${models[@]}"; do
         cli=("$here/client" -p '{port}' -c "$n" -t 2 -n "$A_REQUESTS" -s 256 \
-             --ramp 200 --timeout 20000 --failures-ok --csv)
-        bench_cell "n=$n model=$m" "srv_$m" cli
+             --timeout 20000 --failures-ok --csv)
+        bench_cell "case=$n/$m n=$n model=$m" "srv_$m" cli
     done
 done
 bench_report
