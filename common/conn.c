@@ -46,13 +46,16 @@ enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap)
 {
     if (cap > CONN_CHUNK)
         cap = CONN_CHUNK;
-    ssize_t n = recv(c->fd, scratch, cap, 0);
+    ssize_t n;
+    do                         /* EINTR: no data lost, just try again */
+        n = recv(c->fd, scratch, cap, 0);
+    while (n < 0 && errno == EINTR);
     if (n == 0) {
         c->peer_closed = 1;
         return IO_EOF;
     }
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
             return IO_AGAIN;
         return failed(c, errno);
     }

@@ -33,6 +33,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -96,6 +97,16 @@ struct thread {
     uint8_t scratch[SCRATCH];
 };
 
+/* Ctrl-C ends the run early, with a summary of what was done. An atomic,
+ * because every thread reads it and the handler may run in any of them. */
+static atomic_int interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    atomic_store(&interrupted, 1);
+}
+
 /* ---- one connection's state machine -------------------------------------- */
 
 static void fail(struct thread *th, struct cconn *c, const char *why, int err)
@@ -158,7 +169,7 @@ static int push(struct thread *th, struct cconn *c)
 
 static int more_requests(const struct thread *th, const struct cconn *c)
 {
-    if (stop_requested)
+    if (atomic_load(&interrupted))
         return 0;
     if (th->cfg->duration_s > 0 && !th->cfg->idle)
         return now_ns() < th->end_ns;
@@ -184,7 +195,7 @@ static void next_step(struct thread *th, struct cconn *c, int first)
         } else {
             start_request(th, c);
         }
-    } else if (th->cfg->idle && !stop_requested) {
+    } else if (th->cfg->idle && !atomic_load(&interrupted)) {
         c->state = HOLDING;
     } else {
         finish(th, c);
@@ -313,7 +324,7 @@ static uint64_t start_due(const struct thread *th, const struct cconn *c)
 static int run_timers(struct thread *th, uint64_t now)
 {
     uint64_t next = now + 100000000ULL;
-    while (th->next_start < th->n && !stop_requested) {
+    while (th->next_start < th->n && !atomic_load(&interrupted)) {
         struct cconn *c = &th->conns[th->next_start];
         uint64_t due = start_due(th, c);
         if (due > now) {
@@ -433,7 +444,7 @@ static void *thread_main(void *arg)
     while (th->left > 0) {
         uint64_t now = now_ns();
         int wait_ms = run_timers(th, now);
-        if (stop_requested || (th->cfg->idle && now >= th->end_ns))
+        if (atomic_load(&interrupted) || (th->cfg->idle && now >= th->end_ns))
             break;
         if (th->cfg->idle && th->end_ns - now < (uint64_t)wait_ms * 1000000ULL)
             wait_ms = (int)((th->end_ns - now) / 1000000ULL) + 1;
@@ -732,7 +743,11 @@ int main(int argc, char **argv)
     struct config cfg = {.addr = "127.0.0.1", .port = DEFAULT_PORT, .conns = 1,
                          .threads = 2, .requests = 10, .size = 64, .timeout_ms = 30000};
     parse(&cfg, argc, argv);
-    install_signal_handlers();     /* SIGPIPE ignored; Ctrl-C ends the run early */
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &sa, NULL);      /* a reset peer: EPIPE, not death */
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     int per_proc = fds_per_process();
     if (!cfg.procs)

@@ -89,7 +89,7 @@ static void accept_clients(struct server *s)
         if (s->live >= s->o->max_conns) {
             refuse_client(s->listen_fd);
             s->refused++;
-            continue;
+            return;     /* level-triggered: the next one comes next turn */
         }
         struct sockaddr_storage peer;
         int fd = accept_client(s->listen_fd, &peer, 1);

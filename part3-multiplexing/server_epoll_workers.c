@@ -40,6 +40,9 @@
 #define DEFAULT_WORKERS    2
 
 static atomic_int live;        /* connections open in all workers: the cap */
+/* Set by the main thread when it has seen SIGTERM: the workers read this,
+ * not stop_requested, which belongs to the signal handler and main thread. */
+static atomic_int stopping;
 static char handoff_tag, listener_tag;
 
 struct worker {
@@ -97,7 +100,7 @@ static int accept_counted(int listen_fd, int max_conns, unsigned long *refused,
         atomic_fetch_sub(&live, 1);
         refuse_client(listen_fd);
         (*refused)++;
-        return -2;             /* the caller goes on, up to its budget */
+        return -2;             /* the next one, if any, on the next wakeup */
     }
     int fd = accept_client(listen_fd, peer, 1);
     if (fd < 0)
@@ -110,10 +113,9 @@ static void accept_own(struct worker *w)          /* --reuseport */
     for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
         struct sockaddr_storage peer;
         int fd = accept_counted(w->listen_fd, w->o->max_conns, &w->refused, &peer);
-        if (fd == -1)
-            return;
-        if (fd >= 0)
-            adopt(w, fd, &peer);
+        if (fd < 0)
+            return;        /* none left, or one refused at the cap */
+        adopt(w, fd, &peer);
     }
 }
 
@@ -153,7 +155,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct epoll_event events[MAX_EVENTS];
-    while (!stop_requested) {
+    while (!atomic_load(&stopping)) {
         int wait_ms = idle_wait_ms(&w->idle, now_sec(), w->o->idle_timeout, WAIT_CAP_MS);
         int n = epoll_wait(w->ep, events, MAX_EVENTS, wait_ms);
         if (n < 0 && errno != EINTR) {
@@ -215,10 +217,8 @@ static void accept_and_hand_off(int listen_fd, struct worker *ws, int nw,
     for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
         struct sockaddr_storage peer;
         int fd = accept_counted(listen_fd, o->max_conns, refused, &peer);
-        if (fd == -1)
-            return;
         if (fd < 0)
-            continue;
+            return;        /* none left, or one refused at the cap */
         struct worker *w = &ws[next];
         next = (next + 1) % nw;
         /* A pipe write of <= PIPE_BUF bytes is atomic; the pipe holds
@@ -240,8 +240,8 @@ int main(int argc, char **argv)
         o.name = "epoll-reuseport";
     install_signal_handlers();
 
-    /* Signals go to the main thread only: workers block them, and notice
-     * the stop within one epoll_wait timeout. */
+    /* Signals go to the main thread only: the workers block them. The main
+     * thread then sets `stopping` and wakes each worker through its pipe. */
     sigset_t stop_set, old;
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGINT);
@@ -284,6 +284,7 @@ int main(int argc, char **argv)
             accept_and_hand_off(listen_fd, ws, o.workers, &o, &refused);
     }
 
+    atomic_store(&stopping, 1);
     for (int i = 0; i < o.workers; i++) {   /* wake them now, not in 500 ms */
         int wake = -1;
         ssize_t unused = write(ws[i].handoff[1], &wake, sizeof wake);

@@ -82,7 +82,7 @@ static void accept_clients(struct server *s, int listen_fd)
         if (s->n - 1 >= s->o->max_conns) {
             refuse_client(listen_fd);      /* at the cap: accept and close */
             s->refused++;
-            continue;
+            return;     /* level-triggered: the next one comes next turn */
         }
         struct sockaddr_storage peer;
         int fd = accept_client(listen_fd, &peer, 1);
