@@ -10,8 +10,10 @@
  *
  *   default: the main thread accepts, and hands each new connection to
  *     the next worker in turn (round robin). The hand-off is a pipe per
- *     worker: the acceptor writes the descriptor number into it, and the
- *     worker's epoll set watches the pipe's read end like any client.
+ *     worker: the acceptor writes the descriptor number (and the peer's
+ *     address, for the log) into it, and the worker's epoll set watches
+ *     the pipe's read end like any client. Each log line names its worker
+ *     ("epoll-workers/w1: closed ...").
  *   --reuseport: every worker has its own listening socket on the same
  *     port (SO_REUSEPORT); the kernel spreads incoming connections over
  *     them by a hash of the addresses, and nobody hands anything off.
@@ -50,7 +52,9 @@ struct worker {
     int handoff[2];            /* pipe: [0] read by the worker, [1] by the acceptor */
     int listen_fd;             /* --reuseport: this worker's own; else -1 */
     pthread_t thread;
-    const struct server_opts *o;
+    const struct server_opts *o;   /* &opts: its log lines say "name/wN" */
+    struct server_opts opts;
+    char name[48];
     struct idle_list idle;
     unsigned long accepted, refused, idle_closed;
     unsigned long long bytes;
@@ -81,14 +85,21 @@ static void adopt(struct worker *w, int fd, const struct sockaddr_storage *peer)
     idle_touch(&w->idle, c, now_sec());
 }
 
-/* Take the descriptors the acceptor wrote into our pipe. */
+/* What the acceptor writes into a worker's pipe: small enough (< PIPE_BUF)
+ * that each write is atomic, so records never interleave. */
+struct handoff {
+    int fd;                    /* -1: "wake up, we are stopping" */
+    struct sockaddr_storage peer;
+};
+
+/* Take the connections the acceptor wrote into our pipe. */
 static void take_handoffs(struct worker *w)
 {
-    int fds[64];
-    ssize_t n = read(w->handoff[0], fds, sizeof fds);
-    for (ssize_t i = 0; i < n / (ssize_t)sizeof fds[0]; i++)
-        if (fds[i] >= 0)          /* -1: "wake up, we are stopping" */
-            adopt(w, fds[i], NULL);   /* the acceptor keeps no peer address */
+    struct handoff h[16];
+    ssize_t n = read(w->handoff[0], h, sizeof h);
+    for (ssize_t i = 0; i < n / (ssize_t)sizeof h[0]; i++)
+        if (h[i].fd >= 0)
+            adopt(w, h[i].fd, &h[i].peer);
 }
 
 /* Accept into `live` or turn the client away at the cap. Returns the fd,
@@ -197,7 +208,10 @@ static void watch(int ep, int fd, void *tag)
 static void start_worker(struct worker *w, int id, struct server_opts *o, int reuse_port_fd)
 {
     w->id = id;
-    w->o = o;
+    w->opts = *o;
+    snprintf(w->name, sizeof w->name, "%s/w%d", o->name, id);
+    w->opts.name = w->name;
+    w->o = &w->opts;
     w->listen_fd = reuse_port_fd;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0 || pipe2(w->handoff, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -221,9 +235,10 @@ static void accept_and_hand_off(int listen_fd, struct worker *ws, int nw,
             return;        /* none left, or one refused at the cap */
         struct worker *w = &ws[next];
         next = (next + 1) % nw;
-        /* A pipe write of <= PIPE_BUF bytes is atomic; the pipe holds
-         * thousands of descriptors, and if it is ever full we refuse. */
-        if (write(w->handoff[1], &fd, sizeof fd) != (ssize_t)sizeof fd) {
+        /* The pipe holds hundreds of hand-offs; if it is ever full, the
+         * worker is far behind, and we refuse rather than wait. */
+        struct handoff h = {.fd = fd, .peer = peer};
+        if (write(w->handoff[1], &h, sizeof h) != (ssize_t)sizeof h) {
             close(fd);
             atomic_fetch_sub(&live, 1);
             (*refused)++;
@@ -286,7 +301,7 @@ int main(int argc, char **argv)
 
     atomic_store(&stopping, 1);
     for (int i = 0; i < o.workers; i++) {   /* wake them now, not in 500 ms */
-        int wake = -1;
+        struct handoff wake = {.fd = -1};
         ssize_t unused = write(ws[i].handoff[1], &wake, sizeof wake);
         (void)unused;      /* a full pipe wakes the worker anyway */
     }
