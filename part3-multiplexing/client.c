@@ -299,6 +299,7 @@ static void start_connection(struct thread *th, struct cconn *c)
             return;
         }
     }
+    set_nodelay(c->fd);        /* small requests must not wait for Nagle */
     c->state = CONNECTING;
     int r = connect(c->fd, (struct sockaddr *)&to, sizeof to);
     if (r != 0 && errno != EINPROGRESS) {

@@ -283,6 +283,7 @@ static void on_accept(struct server *s, int res)
             close(res);        /* at the cap: accepted and closed at once */
             s->refused++;
         } else {
+            set_nodelay(res);  /* what accept_client does for the others */
             s->live++;
             s->accepted++;
             idle_touch(&s->idle, c, now_sec());

@@ -76,6 +76,11 @@ sc_idle_timeout() {
 }
 
 # Runs in the main shell (not in $(...)): it stops the server itself.
+sc_trickle() {
+    local out
+    out=$(probe trickle 8000) || { echo "$out (server started with --idle-timeout 1)"; return 1; }
+}
+
 sc_sigterm() {
     # One connected, silent client: the server must still stop promptly.
     "$PROBE" -p "$SRV_PORT" idle-drop 10000 >/dev/null &
@@ -124,6 +129,8 @@ run() {
 }
 
 # SCENARIOS="a b" runs only those (tests/meta.sh uses it).
+# Traits (tests/servers.list): serial = one client at a time; event = an
+# event loop, where a slow client holds no thread or process.
 wanted() { [[ -z "${SCENARIOS:-}" || " $SCENARIOS " == *" $1 "* ]]; }
 
 [[ -x "${CMD[0]}" ]] || { report fail "$NAME" build "${CMD[0]} not built"; exit 1; }
@@ -133,7 +140,7 @@ if has_trait io_uring; then
     why=$(timeout 1 "${CMD[@]}" -p 0 2>&1 >/dev/null | grep -m1 "io_uring is not available")
     if [[ -n "$why" ]]; then
         for sc in integrity turns concurrent halfclose reset-mid close-mid no-read vanish \
-                  idle-timeout sigterm; do
+                  idle-timeout trickle sigterm; do
             report na "$NAME" "$sc" "$why"
         done
         exit 0
@@ -148,5 +155,12 @@ wanted close-mid    && run close-mid
 wanted no-read      && run no-read
 wanted vanish       && run vanish
 wanted idle-timeout && run idle-timeout --idle-timeout 1
+if wanted trickle; then
+    if has_trait event; then
+        report na "$NAME" trickle "an event loop holds no thread for a trickling client"
+    else
+        run trickle --idle-timeout 1
+    fi
+fi
 wanted sigterm      && run sigterm
 exit 0

@@ -306,6 +306,29 @@ static int sc_idle_drop(int argc, char **argv)
     return 0;
 }
 
+/* trickle MAX_MS: send one byte every 250 ms, reading each echo back. The
+ * server (started with a short --idle-timeout) must give up on us within
+ * MAX_MS: a trickle holds a thread or process as surely as silence. */
+static int sc_trickle(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    int max_ms = atoi(argv[0]);
+    double t0 = now_sec();
+    uint8_t byte;
+    for (uint64_t i = 0; (now_sec() - t0) * 1000 < max_ms; i++) {
+        payload_fill(&byte, 1, 5, 0, i);
+        if (send_nosignal(fd, &byte, 1, 0) != 1 || wait_closed(fd, 250)) {
+            close(fd);
+            printf("ok: trickling client dropped after %.0f ms\n", (now_sec() - t0) * 1000);
+            return 0;
+        }
+    }
+    close(fd);
+    return fail("a client trickling a byte every 250 ms still held after %s ms", argv[0]);
+}
+
 /*
  * serial-order: the iterative server's promise, observed by two clients.
  * A connects and is served. B connects (the kernel accepts the handshake)
@@ -365,6 +388,7 @@ static const struct {
     {"no-read", sc_no_read, "SIZE"},
     {"vanish", sc_vanish, "N SIZE"},
     {"idle-drop", sc_idle_drop, "MAX_MS"},
+    {"trickle", sc_trickle, "MAX_MS"},
     {"serial-order", sc_serial_order, ""},
 };
 
