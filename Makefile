@@ -39,12 +39,12 @@ SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 SAN_TSAN := -O1 -g -fsanitize=thread
 asan:
 	@$(MAKE) --no-print-directory all O=$(CURDIR)/build-asan CFLAGS='$(SAN_ASAN)' LDLIBS='-fsanitize=address,undefined'
-	@O=$(CURDIR)/build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66 \
+	@O=$(CURDIR)/build-asan SANITIZER=asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
 tsan:
 	@$(MAKE) --no-print-directory all O=$(CURDIR)/build-tsan CFLAGS='$(SAN_TSAN)' LDLIBS='-fsanitize=thread'
-	@O=$(CURDIR)/build-tsan TSAN_OPTIONS=halt_on_error=1:exitcode=66 tests/run.sh
+	@O=$(CURDIR)/build-tsan SANITIZER=tsan TSAN_OPTIONS=halt_on_error=1:exitcode=66 tests/run.sh
 
 clean:
 	@for d in $(DIRS); do $(MAKE) --no-print-directory -C $$d clean; done

@@ -33,13 +33,23 @@ static enum conn_io failed(struct conn *c, int err)
 }
 
 /* Send from buf; returns the bytes sent (maybe 0), or -1 on a real error. */
+/* Send until all n bytes are gone or the kernel says EAGAIN. A short count
+ * alone proves nothing: only EAGAIN guarantees that an edge-triggered
+ * EPOLLOUT will follow once there is room again. */
 static ssize_t send_some(struct conn *c, const char *buf, size_t n)
 {
-    ssize_t w = send_nosignal(c->fd, buf, n, MSG_DONTWAIT);
-    if (w < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    c->st.bytes_out += (uint64_t)w;
-    return w;
+    size_t sent = 0;
+    while (sent < n) {
+        ssize_t w = send_nosignal(c->fd, buf + sent, n - sent, MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        sent += (size_t)w;
+        c->st.bytes_out += (uint64_t)w;
+    }
+    return (ssize_t)sent;
 }
 
 enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap)

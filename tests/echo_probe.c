@@ -21,6 +21,7 @@
 
 static const char *addr = "127.0.0.1";
 static int port, timeout_ms = 10000;
+static int retries;     /* --retry N: times a turned-away client reconnects */
 
 static int fail(const char *fmt, const char *detail)
 {
@@ -137,18 +138,42 @@ static size_t conc_size(struct conc *c)
     return 1 + (size_t)rand_r(&c->seed) % c->max_size;
 }
 
+/* Was this client turned away (closed before its first byte came back)? */
+static int turned_away(enum xchg_result r, const struct exchange *x, uint32_t req)
+{
+    return req == 0 && x->received == 0 && (r == XCHG_CLOSED || r == XCHG_ERROR);
+}
+
 static void *conc_client(void *arg)
 {
     struct conc *c = arg;
-    int fd;
-    if (connect_or_fail(&fd)) {
-        c->failed = 1;
-        return NULL;
+    for (int attempt = 0;; attempt++) {
+        int fd, again = 0;
+        if (connect_or_fail(&fd)) {
+            c->failed = 1;
+            return NULL;
+        }
+        for (int r = 0; r < c->requests && !c->failed && !again; r++) {
+            size_t size = conc_size(c);
+            struct exchange x = {.conn = (uint32_t)c->id, .req = (uint32_t)r,
+                                 .size = size, .timeout_ms = timeout_ms};
+            enum xchg_result res = echo_exchange(fd, &x);
+            if (res == XCHG_OK)
+                continue;
+            if (turned_away(res, &x, (uint32_t)r) && attempt < retries) {
+                again = 1;             /* --retry: a refused client tries again */
+                continue;
+            }
+            char why[160];
+            printf("conn %d request %d (%zu bytes): %s\n", c->id, r, size,
+                   exchange_error(&x, res, why, sizeof why));
+            c->failed = 1;
+        }
+        close(fd);
+        if (!again)
+            return NULL;
+        sleep_ms(10);
     }
-    for (int r = 0; r < c->requests && !c->failed; r++)
-        c->failed = request(fd, (uint32_t)c->id, (uint32_t)r, conc_size(c), 0);
-    close(fd);
-    return NULL;
 }
 
 static int run_concurrent(int n, int requests, size_t size, size_t max_size,
@@ -643,7 +668,9 @@ static const struct {
 
 static int usage(FILE *f, int code)
 {
-    fprintf(f, "usage: echo_probe [-a ADDR] -p PORT [--timeout MS] SCENARIO [ARGS]\n");
+    fprintf(f, "usage: echo_probe [-a ADDR] -p PORT [--timeout MS] [--retry N] SCENARIO [ARGS]\n"
+               "  --retry N: a client turned away before its first reply reconnects,\n"
+               "             up to N times (concurrent, mixed)\n");
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         fprintf(f, "  %-13s %s\n", scenarios[i].name, scenarios[i].args);
     return code;
@@ -653,6 +680,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"timeout", required_argument, 0, 't'},
+        {"retry", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -662,6 +690,7 @@ int main(int argc, char **argv)
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 't': timeout_ms = atoi(optarg); break;
+        case 'r': retries = atoi(optarg); break;
         case 'h': return usage(stdout, 0);
         default: return usage(stderr, 2);
         }

@@ -48,6 +48,7 @@ if [[ -z "$PART" && -z "$ONLY_SERVER" ]]; then
     run_suite "unit checks of common/" "$BUILD/tests/bin/unit_common"
     run_suite "the suite fails broken servers" "$TESTS_DIR/meta.sh"
     run_suite "docs" "$TESTS_DIR/docs.sh"
+    FAULTS_AFTER=1
     if [[ -x "$REPO/tools/test/run.sh" ]]; then
         run_suite "tools" "$REPO/tools/test/run.sh"
     fi
@@ -84,6 +85,11 @@ if ((${#servers[@]})); then
     done
 fi
 
+# ---- every server under fault injection ---------------------------------------
+if [[ -n "${FAULTS_AFTER:-}" ]]; then
+    run_suite "fault injection" "$TESTS_DIR/faults.sh"
+fi
+
 # ---- each lesson's own checks ---------------------------------------------
 if [[ -z "$ONLY_SERVER" ]]; then
     for t in "$TESTS_DIR"/part*.sh; do
@@ -98,7 +104,7 @@ fi
 echo
 echo "== summary per server (scenario: ok / FAIL / n/a)"
 awk '
-    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|part[0-9])/ {
+    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|faults|part[0-9])/ {
         suite = $2; sub(/:$/, "", suite)
         line = $0; sub(/^[^:]*: /, "", line); sub(/ - .*$/, "", line)
         mark = ($1 == "PASS") ? "ok" : ($1 == "FAIL") ? "FAIL" : "n/a"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# faults.sh - every echo server under fault injection: tests/faultinject.so,
+# preloaded into the server, makes about one socket call in four fail the
+# way the kernel may (EINTR, EAGAIN, short counts; accept also ECONNABORTED
+# and EMFILE). 20 clients then send random binary requests up to 512 KiB;
+# a client turned away (the server shedding it on a fake EMFILE) may
+# reconnect, and every byte echoed must be right.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+INJECT="$BUILD/tests/bin/faultinject.so"
+
+if [[ -n "${SANITIZER:-}" ]]; then
+    report na faults "all servers" "not under $SANITIZER: its runtime must be the first library loaded"
+    exit 0
+fi
+
+while read -r name traits cmd; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    read -r -a argv <<<"$cmd"
+    argv[0]="$BUILD/${argv[0]}"
+    if [[ ",$traits," == *",io_uring,"* ]]; then
+        report na faults "$name" "io_uring's operations do not go through the libc calls the injector replaces"
+        continue
+    fi
+    extra=()
+    # Edge-triggered: a fake EAGAIN would never be followed by an edge.
+    [[ " ${argv[*]} " == *" -e "* ]] && extra=(FAULT_NO_EAGAIN=1)
+    if ! start_server env LD_PRELOAD="$INJECT" FAULT_EVERY=4 FAULT_SEED=7 "${extra[@]}" \
+            "${argv[@]}" -p 0; then
+        report fail faults "$name" "server did not start under the injector"
+        continue
+    fi
+    out=$("$PROBE" --retry 50 -p "$SRV_PORT" mixed 20 512K 11 2>&1)
+    rc=$?
+    stop_server 2
+    injected=$(sed -n 's/^faultinject: \([0-9]*\) faults injected$/\1/p' "$SRV_OUT.err")
+    if [[ $rc != 0 ]]; then
+        report fail faults "$name" "$out"
+    elif [[ "$SRV_STATUS" != 0 ]]; then
+        report fail faults "$name" "exit status $SRV_STATUS after SIGTERM under the injector"
+    elif [[ -z "$injected" || "$injected" == 0 ]]; then
+        report fail faults "$name" "the injector injected nothing (not preloaded?)"
+    else
+        report pass faults "$name: every byte echoed through $injected injected faults"
+    fi
+    cleanup_server_files
+done <"$TESTS_DIR/servers.list"
