@@ -6,6 +6,7 @@
 #   make bench        every lesson's timing tables, reduced scale (minutes)
 #   make bench-full   the published scales (hours)
 #   make plots        PNG plots of results/*.csv (needs matplotlib)
+#   make soak         every event-driven server, 60 s of churn (SOAK_SECONDS=N)
 #   make asan         the whole test suite under AddressSanitizer + UBSan
 #   make tsan         the whole test suite under ThreadSanitizer
 #   make clean
@@ -33,6 +34,10 @@ plots:
 	@if [ -x tools/plot.sh ]; then tools/plot.sh results; \
 	 else echo "make plots: the plot script is not in yet (issue 3)"; exit 2; fi
 
+SOAK_SECONDS ?= 60
+soak: all
+	@tests/soak.sh $(SOAK_SECONDS)
+
 # Sanitizer builds go to their own directory and run the same suite; any
 # sanitizer report makes the program exit non-zero, so a test fails.
 SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -53,4 +58,4 @@ clean:
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-.PHONY: all test bench bench-full plots asan tsan clean help
+.PHONY: all test bench bench-full plots soak asan tsan clean help

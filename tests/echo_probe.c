@@ -599,6 +599,93 @@ static int sc_churn(int argc, char **argv)
 }
 
 /*
+ * soak SECONDS CONNS: CONNS connections spread over 8 threads. Each thread
+ * goes round its connections, one checked request of 1 B to 4 KiB each;
+ * about one request in 40 is followed by a disconnect (graceful or reset,
+ * at random) and a fresh connection in its place. Any wrong byte fails.
+ */
+struct soak { int first, count; double end; unsigned seed; long requests, reconnects; int failed; };
+
+static int soak_connect(int id)
+{
+    int fd = connect_to(addr, port, NULL);
+    if (fd < 0)
+        printf("connection %d: connect: %s\n", id, strerror(errno));
+    return fd;
+}
+
+static void *soak_worker(void *arg)
+{
+    struct soak *w = arg;
+    int *fds = calloc((size_t)w->count, sizeof *fds);
+    uint32_t *req = calloc((size_t)w->count, sizeof *req);
+    if (!fds || !req) {
+        w->failed = 1;
+        goto out;
+    }
+    for (int i = 0; i < w->count; i++)
+        if ((fds[i] = soak_connect(w->first + i)) < 0) {
+            w->failed = 1;
+            goto out;
+        }
+    while (now_sec() < w->end && !w->failed) {
+        for (int i = 0; i < w->count && !w->failed; i++) {
+            uint32_t id = (uint32_t)(w->first + i);
+            w->failed = request(fds[i], id, req[i]++, 1 + (size_t)rand_r(&w->seed) % 4096, 0);
+            w->requests++;
+            if (w->failed || rand_r(&w->seed) % 40 != 0)
+                continue;
+            if (rand_r(&w->seed) % 2)
+                set_linger_reset(fds[i]);
+            close(fds[i]);
+            w->reconnects++;
+            if ((fds[i] = soak_connect((int)id)) < 0)
+                w->failed = 1;
+        }
+    }
+out:
+    for (int i = 0; fds && i < w->count; i++)
+        if (fds[i] > 0)
+            close(fds[i]);
+    free(fds);
+    free(req);
+    return NULL;
+}
+
+static int sc_soak(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    double seconds = atof(argv[0]);
+    int conns = atoi(argv[1]);
+    enum { THREADS = 8 };
+    if (seconds <= 0 || conns < THREADS || conns > 20000)
+        return 2;
+    pthread_t tid[THREADS];
+    struct soak ws[THREADS];
+    double end = now_sec() + seconds;
+    int started = 0, failed = 0;
+    long requests = 0, reconnects = 0;
+    for (int t = 0; t < THREADS; t++) {
+        ws[t] = (struct soak){.first = conns * t / THREADS,
+                              .count = conns * (t + 1) / THREADS - conns * t / THREADS,
+                              .end = end, .seed = (unsigned)t * 7919u + 1};
+        if (pthread_create(&tid[t], NULL, soak_worker, &ws[t]) != 0)
+            break;
+        started++;
+    }
+    for (int t = 0; t < started; t++) {
+        pthread_join(tid[t], NULL);
+        failed += ws[t].failed;
+        requests += ws[t].requests;
+        reconnects += ws[t].reconnects;
+    }
+    printf("%s: %d connections, %ld checked requests, %ld disconnects and reconnects\n",
+           failed || started < THREADS ? "FAILED" : "ok", conns, requests, reconnects);
+    return failed || started < THREADS;
+}
+
+/*
  * serial-order: the iterative server's promise, observed by two clients.
  * A connects and is served. B connects (the kernel accepts the handshake)
  * and sends a request. While A goes on with more round trips, B gets
@@ -660,6 +747,7 @@ static const struct {
     {"reset-early", sc_reset_early, "N"},
     {"admit", sc_admit, "[waiting-ok] TOTAL [SERVED]"},
     {"churn", sc_churn, "N [THREADS]"},
+    {"soak", sc_soak, "SECONDS CONNS"},
     {"vanish", sc_vanish, "N SIZE"},
     {"idle-drop", sc_idle_drop, "MAX_MS"},
     {"trickle", sc_trickle, "MAX_MS"},

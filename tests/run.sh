@@ -88,6 +88,7 @@ fi
 # ---- every server under fault injection ---------------------------------------
 if [[ -n "${FAULTS_AFTER:-}" ]]; then
     run_suite "fault injection" "$TESTS_DIR/faults.sh"
+    run_suite "soak (5 s each; make soak runs 60 s)" "$TESTS_DIR/soak.sh" 5
 fi
 
 # ---- each lesson's own checks ---------------------------------------------
@@ -104,7 +105,7 @@ fi
 echo
 echo "== summary per server (scenario: ok / FAIL / n/a)"
 awk '
-    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|faults|part[0-9])/ {
+    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|faults|soak|part[0-9])/ {
         suite = $2; sub(/:$/, "", suite)
         line = $0; sub(/^[^:]*: /, "", line); sub(/ - .*$/, "", line)
         mark = ($1 == "PASS") ? "ok" : ($1 == "FAIL") ? "FAIL" : "n/a"
