@@ -6,6 +6,8 @@
 #   make bench        every lesson's timing tables, reduced scale (minutes)
 #   make bench-full   the published scales (hours)
 #   make plots        PNG plots of results/*.csv (needs matplotlib)
+#   make asan         the whole test suite under AddressSanitizer + UBSan
+#   make tsan         the whole test suite under ThreadSanitizer
 #   make clean
 # Variables: CC=clang, CFLAGS='-O0 -g' (warnings stay on), O=/abs/build/dir.
 
@@ -31,10 +33,24 @@ plots:
 	@if [ -x tools/plot.sh ]; then tools/plot.sh results; \
 	 else echo "make plots: the plot script is not in yet (issue 3)"; exit 2; fi
 
+# Sanitizer builds go to their own directory and run the same suite; any
+# sanitizer report makes the program exit non-zero, so a test fails.
+SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_TSAN := -O1 -g -fsanitize=thread
+asan:
+	@$(MAKE) --no-print-directory all O=$(CURDIR)/build-asan CFLAGS='$(SAN_ASAN)' LDLIBS='-fsanitize=address,undefined'
+	@O=$(CURDIR)/build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+tsan:
+	@$(MAKE) --no-print-directory all O=$(CURDIR)/build-tsan CFLAGS='$(SAN_TSAN)' LDLIBS='-fsanitize=thread'
+	@O=$(CURDIR)/build-tsan TSAN_OPTIONS=halt_on_error=1:exitcode=66 tests/run.sh
+
 clean:
 	@for d in $(DIRS); do $(MAKE) --no-print-directory -C $$d clean; done
+	rm -rf build-asan build-tsan
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-.PHONY: all test bench bench-full plots clean help
+.PHONY: all test bench bench-full plots asan tsan clean help

@@ -60,6 +60,7 @@ fault_then_check() {
 sc_reset_mid()  { fault_then_check reset-mid 4M; }
 sc_close_mid()  { fault_then_check close-mid 4M; }
 sc_no_read()    { fault_then_check no-read 16M; }
+sc_vanish()     { fault_then_check vanish 50 256K; }
 
 sc_idle_timeout() {
     local out
@@ -114,13 +115,18 @@ run() {
     cleanup_server_files
 }
 
+# SCENARIOS="a b" runs only those (tests/meta.sh uses it).
+wanted() { [[ -z "${SCENARIOS:-}" || " $SCENARIOS " == *" $1 "* ]]; }
+
 [[ -x "${CMD[0]}" ]] || { report fail "$NAME" build "${CMD[0]} not built"; exit 1; }
-run integrity
-run turns
-run concurrent
-run halfclose
-run reset-mid
-run close-mid
-run no-read
-run idle-timeout --idle-timeout 1
-run sigterm
+wanted integrity    && run integrity
+wanted turns        && run turns
+wanted concurrent   && run concurrent
+wanted halfclose    && run halfclose
+wanted reset-mid    && run reset-mid
+wanted close-mid    && run close-mid
+wanted no-read      && run no-read
+wanted vanish       && run vanish
+wanted idle-timeout && run idle-timeout --idle-timeout 1
+wanted sigterm      && run sigterm
+exit 0

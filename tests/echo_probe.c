@@ -247,6 +247,35 @@ static int sc_close_mid(int argc, char **argv)
     return 0;
 }
 
+/* vanish N SIZE: N clients, one after another, each sends SIZE and closes
+ * at once, without reading. The echo then meets a closed socket, which
+ * answers with a reset; a server that writes again gets EPIPE, and one
+ * that did not ignore SIGPIPE dies there. (Whether the server is still
+ * writing when the reset lands is a race; N clients make it likely.) */
+static int sc_vanish(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    int n = atoi(argv[0]);
+    size_t size = size_arg(argv[1]);
+    uint8_t *buf = malloc(size);
+    if (!buf)
+        return fail("%s", "out of memory");
+    payload_fill(buf, size, 11, 0, 0);
+    for (int i = 0; i < n; i++) {
+        int fd;
+        if (connect_or_fail(&fd)) {
+            free(buf);
+            return 1;
+        }
+        write_all(fd, buf, size);   /* may fail: the server may reset first */
+        close(fd);
+    }
+    free(buf);
+    printf("ok: %d clients sent %zu bytes and vanished\n", n, size);
+    return 0;
+}
+
 /* no-read SIZE: send SIZE (or until the server stops reading), never read
  * a byte, then leave. */
 static int sc_no_read(int argc, char **argv)
@@ -334,6 +363,7 @@ static const struct {
     {"reset-mid", sc_reset_mid, "SIZE"},
     {"close-mid", sc_close_mid, "SIZE"},
     {"no-read", sc_no_read, "SIZE"},
+    {"vanish", sc_vanish, "N SIZE"},
     {"idle-drop", sc_idle_drop, "MAX_MS"},
     {"serial-order", sc_serial_order, ""},
 };

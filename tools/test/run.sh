@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2317  # bash -c '...$1...' on purpose; trap-called functions
+# run.sh - the tests of tools/: stats.awk, procsample, bench.sh, plot.sh.
+#
+#   make -C tools && tools/test/run.sh        (env O: the build directory)
+#
+# One line per check: 'PASS suite: name', 'FAIL suite: name - reason' or
+# 'N/A suite: name - reason'; exits 1 if any check failed. Builds nothing.
+# Small loads only, every wait bounded; whole run well under 60 s.
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools=$(dirname "$here")
+if [ -n "${O:-}" ]; then
+    bin="$O/tools/bin"
+else
+    bin="$tools/bin"
+fi
+
+failed=0
+suite=tools
+pass() { printf 'PASS %s: %s\n' "$suite" "$1"; }
+fail() {
+    printf 'FAIL %s: %s - %s\n' "$suite" "$1" "$2"
+    failed=$((failed + 1))
+}
+na() { printf 'N/A %s: %s - %s\n' "$suite" "$1" "$2"; }
+# check NAME REASON-IF-FALSE COMMAND...
+check() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then pass "$name"; else fail "$name" "$why"; fi
+}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tools-test.XXXXXX") || exit 1
+mypids=""
+cleanup() {
+    local p
+    for p in $mypids; do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+
+now_ms() { local t=${EPOCHREALTIME//[.,]/}; printf '%s' "$((10#$t / 1000))"; }
+nap() { sleep "$1"; }
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds, bounded.
+wait_for() {
+    local end=$(($(now_ms) + $1 * 1000))
+    shift
+    until "$@"; do
+        [ "$(now_ms)" -lt "$end" ] || return 1
+        nap 0.02
+    done
+}
+# alive PID: exists and is not a zombie (an orphan's zombie may linger when
+# PID 1 is slow to reap, as in some containers: it is dead for us).
+alive() {
+    local line
+    kill -0 "$1" 2>/dev/null || return 1
+    { IFS= read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    line=${line##*) }
+    [ "${line%% *}" != Z ]
+}
+dead() { ! alive "$1"; }
+# count_alive FILE...: how many of the pids listed in the files are alive
+count_alive() {
+    local p n=0
+    # shellcheck disable=SC2013  # pids, words on purpose
+    for p in $(cat "$@" 2>/dev/null); do
+        if alive "$p"; then n=$((n + 1)); fi
+    done
+    printf '%s' "$n"
+}
+# field KEY LINE: the value of KEY=... in a procsample line
+field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# float_between X LO HI
+float_between() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x + 0 >= lo && x + 0 <= hi) }'; }
+has_line() { grep -qxF -- "$2" "$1"; }
+has_re() { grep -qE -- "$2" "$1"; }
+
+###########################################################################
+suite=tools/stats
+cat >"$tmp/s.csv" <<'EOF'
+# machine: test
+# title: Known input
+# report: rows=n cols=model values=wall_s,lat_us
+table,model,n,run,status,wall_s,lat_us,model
+t,a,1,1,ok,1.0,10,zz
+t,a,1,2,ok,3.0,,zz
+t,a,1,3,ok,2.0,30,zz
+t,a,2,1,ok,4,1e3,zz
+t,a,2,2,client_exit=3,100,1,zz
+t,a,2,3,ok,6,2000,zz
+t,b,1,1,ok,1,0.5,zz
+t,b,1,2,ok,2,0.5,zz
+t,b,1,3,ok,3,0.25,zz
+t,b,1,4,ok,10,0.123456,zz
+t,b,2,1,timeout,,,zz
+t,c,1,1,ok,3.14159,12345.6,zz
+EOF
+stats() { awk -F, -f "$tools/stats.awk" "$@"; }
+stats -v mode=long "$tmp/s.csv" >"$tmp/s.long" 2>"$tmp/s.err"
+check "long output runs" "$(head -c 200 "$tmp/s.err")" [ -s "$tmp/s.long" ]
+check "median of an odd N (1,3,2 -> 2), min, max" "$(grep '^1,a,wall_s' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "1,a,wall_s,3,3,3,2,1,3"
+check "median of an even N (1,2,3,10 -> 2.5)" "$(grep '^1,b,wall_s' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "1,b,wall_s,4,4,4,2.5,1,10"
+check "empty field = not measured, skipped (10,30 -> 20)" "$(grep '^1,a,lat_us' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "1,a,lat_us,2,3,3,20,10,30"
+check "failed run excluded (4,[100],6 -> 5)" "$(grep '^2,a,wall_s' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "2,a,wall_s,2,2,3,5,4,6"
+check "exponent numbers (1e3,2000 -> 1500)" "$(grep '^2,a,lat_us' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "2,a,lat_us,2,2,3,1500,1000,2000"
+check "one run" "$(grep '^1,c,wall_s' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "1,c,wall_s,1,1,1,3.14159,3.14159,3.14159"
+check "no ok run gives an empty median" "$(grep '^2,b,wall_s' "$tmp/s.long")" \
+    has_line "$tmp/s.long" "2,b,wall_s,0,0,1,,,"
+check "groups keep first-seen order" "$(grep -v '^#' "$tmp/s.long" | cut -d, -f1,2 | uniq | tr '\n' ' ')" \
+    [ "$(grep -v '^#' "$tmp/s.long" | cut -d, -f1,2 | uniq | tr '\n' ' ')" = "row,col 1,a 1,b 1,c 2,a 2,b " ]
+check "units line" "$(grep '^# units' "$tmp/s.long")" has_line "$tmp/s.long" "# units: s,µs"
+stats -v mode=long -v cols=- -v values=wall_s "$tmp/s.csv" >"$tmp/s.pool" 2>&1
+check "cols=- pools the other keys (1,3,2,1,2,3,10,3.14159 -> 2.5)" "$(grep '^1,' "$tmp/s.pool")" \
+    has_line "$tmp/s.pool" "1,,wall_s,8,8,8,2.5,1,10"
+stats -v mode=md "$tmp/s.csv" >"$tmp/s.md" 2>&1
+check "md header row" "$(head -n 1 "$tmp/s.md")" \
+    has_line "$tmp/s.md" "| n | a wall_s | a lat_us | b wall_s | b lat_us | c wall_s | c lat_us |"
+check "md cells: median (min–max), one run alone, 3 significant digits" "$(sed -n 3p "$tmp/s.md")" \
+    has_line "$tmp/s.md" "| 1 | 2 (1–3) | 20 (10–30) | 2.50 (1.00–10.00) | 0.375 (0.123–0.500) | 3.14 | 12346 |"
+check "md cells: failed runs counted, — without ok run or not run" "$(sed -n 4p "$tmp/s.md")" \
+    has_line "$tmp/s.md" "| 2 | 5 (4–6) [2/3 ok] | 1500 (1000–2000) [2/3 ok] | — [0/1 ok] | — [0/1 ok] | — | — |"
+printf '# report: rows=n cols= values=v\nn,status,v\n1,ok,5\n1,ok,5\n1,ok,5\n2,ok,0.25\n2,ok,0.5\n2,ok,0.75\n' >"$tmp/same.csv"
+stats -v mode=md "$tmp/same.csv" >"$tmp/same.md" 2>&1
+check "md: runs that all agree show the value alone; spread at the median's precision" "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" \
+    [ "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" = "| 1 | 5 | | 2 | 0.500 (0.250–0.750) | " ]
+units=$(awk -v mode=units -v values=wall_s,first_max_ms,lat_p99_us,req_per_s,mb_s_recv,srv_rss_kib,srv_cpu_pct,errors -f "$tools/stats.awk" </dev/null)
+check "units from column names" "$units" [ "$units" = "wall_s in s, first_max_ms in ms, lat_p99_us in µs, req_per_s in requests/s, mb_s_recv in MB/s, srv_rss_kib in KiB, srv_cpu_pct in %, errors (count)" ]
+printf '# report: rows=n values=x\nn,x\n' >"$tmp/bad.csv"
+printf '# title: none\na,b\n1,2\n' >"$tmp/bad2.csv"
+check "missing report line is an error" "exit 0" \
+    bash -c '! awk -F, -f "$1" "$2" >/dev/null 2>&1' _ "$tools/stats.awk" "$tmp/bad2.csv"
+
+###########################################################################
+suite=tools/procsample
+ps_bin="$bin/procsample"
+tree_bin="$bin/tree"
+if [ ! -x "$ps_bin" ] || [ ! -x "$tree_bin" ]; then
+    fail "built" "no $ps_bin or $tree_bin: run make -C tools first"
+else
+    # Full tree: 40 MiB, 3 threads, child A burns 0.3 s and is reaped,
+    # children B and C held, the root burns 0.2 s.
+    "$tree_bin" -w -m 40 -r 300 -b 200 -H 400 -f 10 2>"$tmp/tree.err" &
+    tp=$!
+    mypids="$mypids $tp"
+    timeout 30 "$ps_bin" -p "$tp" -i 50 -v >"$tmp/ps1.out" 2>"$tmp/ps1.err" &
+    sp=$!
+    mypids="$mypids $sp"
+    wait_for 5 test -s "$tmp/ps1.err" || true
+    kill -USR1 "$tp" 2>/dev/null
+    rc=0
+    wait "$sp" || rc=$?
+    wait "$tp" 2>/dev/null || true
+    line=$(cat "$tmp/ps1.out")
+    check "exits 0 when the process exits" "rc=$rc: $(tail -n 2 "$tmp/ps1.err")" [ "$rc" = 0 ]
+    check "one line with the 8 fields" "'$line'" \
+        bash -c '[[ $1 =~ ^cpu_s=[0-9.]+\ cpu_pct=[0-9.]+\ rss_kib=[0-9]+\ threads=[0-9]+\ children=[0-9]+\ fds=[0-9]+\ samples=[0-9]+\ wall_s=[0-9.]+$ ]]' _ "$line"
+    v=$(field children "$line")
+    check "children = 2 (peak descendants)" "children=$v" [ "${v:-x}" = 2 ]
+    v=$(field threads "$line")
+    check "threads >= 6 (1+3 in the root, 1 in each child)" "threads=$v" [ "${v:-0}" -ge 6 ]
+    v=$(field rss_kib "$line")
+    check "rss >= 40 MiB" "rss_kib=$v" [ "${v:-0}" -ge 40960 ]
+    v=$(field fds "$line")
+    check "fds >= 13 (3 + 10 opened)" "fds=$v" [ "${v:-0}" -ge 13 ]
+    v=$(field cpu_s "$line")
+    check "cpu_s in 0.2..5 (0.5 s burnt)" "cpu_s=$v" float_between "$v" 0.2 5
+    v=$(field samples "$line")
+    check "several samples" "samples=$v" [ "${v:-0}" -ge 3 ]
+
+    # Only a reaped child burns CPU: it must still be counted.
+    "$tree_bin" -w -m 0 -r 400 -b 0 -H 100 -f 0 2>>"$tmp/tree.err" &
+    tp=$!
+    mypids="$mypids $tp"
+    timeout 30 "$ps_bin" -p "$tp" -i 50 -v >"$tmp/ps2.out" 2>"$tmp/ps2.err" &
+    sp=$!
+    mypids="$mypids $sp"
+    wait_for 5 test -s "$tmp/ps2.err" || true
+    kill -USR1 "$tp" 2>/dev/null
+    wait "$sp" || true
+    wait "$tp" 2>/dev/null || true
+    v=$(field cpu_s "$(cat "$tmp/ps2.out")")
+    check "a reaped child's CPU is counted (0.4 s)" "cpu_s=$v ($(cat "$tmp/ps2.out"))" float_between "$v" 0.25 5
+
+    # SIGTERM: one last sample, the line, exit 0, promptly.
+    sleep 30 &
+    slp=$!
+    mypids="$mypids $slp"
+    "$ps_bin" -p "$slp" -i 100 -o "$tmp/ps3.out" 2>"$tmp/ps3.err" &
+    sp=$!
+    mypids="$mypids $sp"
+    nap 0.3
+    t0=$(now_ms)
+    kill -TERM "$sp"
+    wait_for 3 dead "$sp" || true
+    rc=0
+    wait "$sp" || rc=$?
+    t1=$(now_ms)
+    line=$(cat "$tmp/ps3.out" 2>/dev/null)
+    ok=0
+    [ "$rc" = 0 ] && [ $((t1 - t0)) -lt 2000 ] && ok=1
+    check "SIGTERM stops it within 2 s, exit 0" "rc=$rc after $((t1 - t0)) ms" [ "$ok" = 1 ]
+    check "-o FILE gets the line" "'$line'" [ -n "$line" ]
+    check "a lone sleep: children=0 threads=1 cpu_s=0" "$line" \
+        bash -c '[[ $1 == *" threads=1 children=0 "* && $1 == cpu_s=0.00* ]]' _ "$line"
+    # -t bounds the duration.
+    t0=$(now_ms)
+    line=$(timeout 10 "$ps_bin" -p "$slp" -t 1 2>/dev/null)
+    t1=$(now_ms)
+    ok=0
+    [ $((t1 - t0)) -ge 900 ] && [ $((t1 - t0)) -lt 5000 ] && ok=1
+    check "-t 1 stops after about 1 s" "$((t1 - t0)) ms: $line" [ "$ok" = 1 ]
+    kill "$slp" 2>/dev/null
+    wait "$slp" 2>/dev/null
+    # A pid that does not exist, bad usage.
+    rc=0
+    out=$("$ps_bin" -p 999999999 2>/dev/null) || rc=$?
+    check "no such process: exit 1, no line" "rc=$rc out='$out'" [ "$rc/$out" = 1/ ]
+    rc=0
+    "$ps_bin" -x >/dev/null 2>&1 || rc=$?
+    check "bad option: exit 2" "rc=$rc" [ "$rc" = 2 ]
+fi
+
+###########################################################################
+suite=tools/bench
+Q="$tmp/q"
+mkdir -p "$Q"
+printf '1.0 10 0\n3.0 30 0\n2.0 20 0\n' >"$Q/q1"
+printf '4 40 0\n9 90 3\n6 60 0\n' >"$Q/q2"
+printf '7 70 0\n8 80 0\n9 90 0\n' >"$Q/q3"
+printf '1 1 0\n1 1 0\n1 1 0\n' >"$Q/q4"
+printf '1 1 0 3\n1 1 bad\n' >"$Q/q5"
+fake="$here/fake_timing.sh"
+export QDIR="$Q" BENCH_PLOT=0 BENCH_BANNER_WAIT=1 BENCH_STOP_WAIT=1
+if [ ! -x "$ps_bin" ]; then
+    fail "procsample built" "no $ps_bin: run make -C tools first"
+else
+    rc=0
+    O="${O:-}" "$fake" --out "$tmp/res" --runs 3 --only t1 >"$tmp/b1.out" 2>"$tmp/b1.err" || rc=$?
+    csv="$tmp/res/t1.csv"
+    check "a timing script runs, exit 0" "rc=$rc: $(tail -n 3 "$tmp/b1.err")" [ "$rc" = 0 ]
+    check "raw CSV header" "$(grep -v '^#' "$csv" 2>/dev/null | head -n 1)" has_line "$csv" \
+        "table,model,n,run,status,connections,requests,errors,wall_s,first_max_ms,lat_p50_us,port,host,srv_cpu_s,srv_cpu_pct,srv_rss_kib,srv_threads,srv_children,srv_fds,srv_conns,srv_zc_sends,srv_note,srv_absent"
+    missing=""
+    for k in machine cpu cores memory kernel os date commit table title command profile runs report; do
+        grep -q "^# $k: ." "$csv" 2>/dev/null || missing="$missing $k"
+    done
+    check "machine header lines" "missing:$missing" [ -z "$missing" ]
+    check "report line" "$(grep '^# report' "$csv")" has_line "$csv" "# report: rows=n cols=model values=wall_s,first_max_ms"
+    check "command line recorded" "$(grep '^# command' "$csv")" has_re "$csv" "^# command: .*fake_timing\.sh --out .* --runs 3 --only t1$"
+    n=$(grep -vc '^#' "$csv")
+    check "one row per run, all kept (9 + header)" "$n lines" [ "$n" = 10 ]
+    check "ok row: keys, run, client values, {port} and {host} replaced, server fields" \
+        "$(grep '^t1,a,1,1,' "$csv")" \
+        has_re "$csv" '^t1,a,1,1,ok,4,400,0,1\.0,10,,[0-9]+,127\.0\.0\.1,[0-9.]+,[0-9.]+,[1-9][0-9]*,[1-9][0-9]*,1,[1-9][0-9]*,7,12,a;b,$'
+    check "failed client run recorded, not ok" "$(grep '^t1,a,2,2,' "$csv")" \
+        has_re "$csv" '^t1,a,2,2,client_exit=3,,,,,,,,,[0-9.]+,'
+    check "cell without server: no sampling, no {port}" "$(grep '^t1,none,1,1,' "$csv")" \
+        has_line "$csv" 't1,none,1,1,ok,4,400,0,7,70,,{port},{host},,,,,,,,,,'
+    md="$tmp/res/t1.md"
+    check "md: median row, failed run left out of the median" "$(grep '^| 2 ' "$md")" \
+        has_line "$md" "| 2 | 5 (4–6) [2/3 ok] | 50 (40–60) [2/3 ok] | — | — |"
+    check "md: medians of three runs" "$(grep '^| 1 ' "$md")" \
+        has_line "$md" "| 1 | 2 (1–3) | 20 (10–30) | 8 (7–9) | 80 (70–90) |"
+    check "md: header kept as comment lines, title, list" "$(head -n 3 "$md")" \
+        bash -c 'grep -qx "<!--" "$1" && grep -q "^# machine: " "$1" && grep -qx "## Fake table one" "$1" && grep -q "^- machine: " "$1"' _ "$md"
+    check "md table printed on stdout" "$(head -n 5 "$tmp/b1.out")" \
+        has_line "$tmp/b1.out" "| 2 | 5 (4–6) [2/3 ok] | 50 (40–60) [2/3 ok] | — | — |"
+    check "progress: first line, no ETA yet" "$(grep '^\[' "$tmp/b1.err" | head -n 1)" \
+        has_line "$tmp/b1.err" "[1/9] model=a n=1 run 1/3 eta ?"
+    check "progress: ETA once a run is done" "$(grep '^\[2/9\]' "$tmp/b1.err")" \
+        has_re "$tmp/b1.err" '^\[2/9\] model=a n=1 run 2/3 eta [0-9]+s$'
+    check "progress: last line" "$(grep '^\[9/9\]' "$tmp/b1.err")" \
+        has_re "$tmp/b1.err" '^\[9/9\] n=1 model=none run 3/3 eta [0-9]+s$'
+    check "--only skips the other tables" "t2.csv exists" [ ! -e "$tmp/res/t2.csv" ]
+    n=$(count_alive "$Q/srv.pids")
+    check "servers and their children stopped" "$n still alive" [ "$n" = 0 ]
+
+    rc=0
+    "$fake" --out "$tmp/res" --runs 1 --only t2 >"$tmp/b2.out" 2>"$tmp/b2.err" || rc=$?
+    csv="$tmp/res/t2.csv"
+    check "failures do not stop the script" "rc=$rc: $(tail -n 3 "$tmp/b2.err")" [ "$rc" = 0 ]
+    for c in "nobanner server_no_banner" "killed server_killed" "exit3 server_exit=3" \
+        "timeout timeout" "badcsv client_bad_csv"; do
+        read -r cname cstatus <<<"$c"
+        check "status $cstatus" "$(grep "^t2,$cname," "$csv")" has_re "$csv" "^t2,$cname,1,$cstatus,"
+    done
+    n=$(count_alive "$Q/killed.pids")
+    check "a server ignoring SIGTERM is killed with its child" "$n still alive" [ "$n" = 0 ]
+    check "md without --cols: one column per value" "$(grep '^| case' "$tmp/res/t2.md")" \
+        has_line "$tmp/res/t2.md" "| case | wall_s | srv_children |"
+    check "md: no ok run gives —" "$(grep '^| killed' "$tmp/res/t2.md")" \
+        has_line "$tmp/res/t2.md" "| killed | — [0/1 ok] | — [0/1 ok] |"
+
+    rc=0
+    "$fake" --help >"$tmp/h.out" 2>&1 || rc=$?
+    check "--help: usage with the script's line, exit 0" "rc=$rc" \
+        bash -c '[ "$1" = 0 ] && grep -q "^usage: .*--runs N" "$2" && grep -q "^Fake tables for the tools tests" "$2"' _ "$rc" "$tmp/h.out"
+    for bad in "--bogus" "--runs 0" "--runs x" "--profile huge" "--runs"; do
+        rc=0
+        # shellcheck disable=SC2086  # split on purpose
+        "$fake" $bad >/dev/null 2>&1 || rc=$?
+        check "bad arguments '$bad': exit 2" "rc=$rc" [ "$rc" = 2 ]
+    done
+
+    # SIGTERM while a client runs: the script stops, and so does everything it started.
+    rm -f "$Q/q1.n" "$Q/q1.pid" "$Q/srv.pids"
+    printf '1 1 0 20\n' >"$Q/q1"
+    "$fake" --out "$tmp/res3" --runs 1 --only t1 >"$tmp/b3.out" 2>"$tmp/b3.err" &
+    bp=$!
+    mypids="$mypids $bp"
+    wait_for 10 test -s "$Q/q1.pid" || true
+    nap 0.2
+    kill -TERM "$bp"
+    wait_for 10 dead "$bp" || true
+    rc=0
+    wait "$bp" || rc=$?
+    check "SIGTERM to the timing script: exit 143, says so" "rc=$rc" \
+        bash -c '[ "$1" = 143 ] && grep -q "interrupted (TERM)" "$2"' _ "$rc" "$tmp/b3.err"
+    n=$(count_alive "$Q/srv.pids" "$Q/q1.pid")
+    check "... and stops its server, the server's child and the client" "$n still alive" [ "$n" = 0 ]
+fi
+
+###########################################################################
+suite=tools/plot
+if [ -s "$tmp/res/t1.csv" ]; then
+    rc=0
+    "$tools/plot.sh" --text "$tmp/res/t1.csv" >"$tmp/p1.out" 2>&1 || rc=$?
+    check "--text: exit 0, title" "rc=$rc" bash -c '[ "$1" = 0 ] && grep -qx "Fake table one" "$2"' _ "$rc" "$tmp/p1.out"
+    check "--text: value name and unit" "$(sed -n 2p "$tmp/p1.out")" has_re "$tmp/p1.out" '^  wall_s \(s\): median'
+    check "--text: bars scaled to the largest median, with min–max" "$(sed -n 3,6p "$tmp/p1.out")" \
+        bash -c 'grep -qE "^  n=1  a     #{10} {30} 2 \[1–3\]$" "$1" && grep -qE "^       none  #{40} 8 \[7–9\]$" "$1"' _ "$tmp/p1.out"
+    rc=0
+    PLOT_PYTHON=none "$tools/plot.sh" "$tmp/res" >"$tmp/p2.out" 2>"$tmp/p2.err" || rc=$?
+    check "no matplotlib: text charts of every table and the hint" "rc=$rc" \
+        bash -c '[ "$1" = 0 ] && grep -qx "Fake table one" "$2" && grep -qx "Fake table two: failures" "$2" && grep -q "apt-get install python3-matplotlib" "$3"' _ "$rc" "$tmp/p2.out" "$tmp/p2.err"
+    mkdir -p "$tmp/empty"
+    rc=0
+    "$tools/plot.sh" "$tmp/empty" >/dev/null 2>&1 || rc=$?
+    check "no results: exit 1" "rc=$rc" [ "$rc" = 1 ]
+    py=""
+    for cand in python3 /usr/bin/python3; do
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import matplotlib' >/dev/null 2>&1; then
+            py=$cand
+            break
+        fi
+    done
+    if [ -n "$py" ]; then
+        rc=0
+        "$tools/plot.sh" "$tmp/res" >"$tmp/p3.out" 2>&1 || rc=$?
+        check "PNG per table" "rc=$rc: $(tail -n 2 "$tmp/p3.out")" \
+            bash -c '[ "$1" = 0 ] && [ "$(head -c 4 "$2" | tail -c 3)" = PNG ] && [ "$(head -c 4 "$3" | tail -c 3)" = PNG ]' \
+            _ "$rc" "$tmp/res/t1.png" "$tmp/res/t2.png"
+    else
+        na "PNG per table" "no python3 with matplotlib (apt-get install python3-matplotlib)"
+    fi
+else
+    fail "plot tests" "no bench results to plot"
+fi
+
+###########################################################################
+suite=tools/lint
+if command -v shellcheck >/dev/null 2>&1; then
+    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh test/*.sh 2>&1) && rc=0 || rc=$?
+    check "shellcheck clean" "$(printf '%s' "$out" | head -n 5)" [ "$rc" = 0 ]
+else
+    na "shellcheck clean" "shellcheck not installed"
+fi
+
+exit $((failed > 0))
