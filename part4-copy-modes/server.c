@@ -733,10 +733,16 @@ int main(int argc, char **argv)
     close(listen_fd);
     wait_for_connections();
     pthread_mutex_lock(&lock);
+    /* CPU per KiB sent: this process's user+system time (what /proc/PID/stat
+     * says) over everything it sent, start-up included (it is tiny). */
+    double cpu = process_cpu_seconds();
+    double kib = (double)total_bytes / 1024;
     printf("%s: stopped: mode=%s connections=%lu requests=%llu messages=%llu bytes=%llu "
-           "refused=%lu accept_errors=%lu thread_errors=%lu unfinished_threads=%d",
+           "refused=%lu accept_errors=%lu thread_errors=%lu unfinished_threads=%d "
+           "cpu_s=%.3f cpu_per_kib_ns=%.1f",
            o.name, mode_names[mode], connections, total_requests, total_messages,
-           total_bytes, refused, accept_errors, thread_errors, active);
+           total_bytes, refused, accept_errors, thread_errors, active,
+           cpu, kib > 0 ? cpu * 1e9 / kib : 0);
     if (mode == ZERO_COPY) {
         double pct = zc_total.completions
                    ? 100.0 * (double)zc_total.copied / (double)zc_total.completions : 0;
