@@ -33,20 +33,18 @@ else
 fi
 
 # Pinning: the server on core 0, the client on core 1 (when there are two).
-pin_srv=() pin_cli=()
+pin_srv=() pin_cli=() pinned="not pinned"
 if (( $(nproc) >= 2 )) && command -v taskset >/dev/null 2>&1; then
-    pin_srv=(taskset -c 0) pin_cli=(taskset -c 1)
-    echo "pinned: server on core 0, client on core 1 (taskset)"
-else
-    echo "not pinned: fewer than two cores, or no taskset"
+    pin_srv=(taskset -c 0) pin_cli=(taskset -c 1) pinned="server on core 0, client on core 1"
 fi
+echo "pinning: $pinned"
 server_for() { srv=("${pin_srv[@]}" "$here/server" -p 0 --idle-timeout 0 --mode "$1"); }
 
 # ---- (a) throughput against message size -----------------------------------
 have_iperf=""
 command -v iperf3 >/dev/null 2>&1 && have_iperf=1
 [[ -n "$have_iperf" ]] || echo "iperf3 not installed: table (a) without its reference column (docs/part4.md says how to add it)"
-bench_table part4_a "Part 4 (a): throughput against message size (one connection, $secs s)" \
+bench_table part4_a "Part 4 (a): throughput against message size (one connection, $secs s; $pinned)" \
     --rows size --cols mode --values gbit_s \
     --cells $(( ${#sizes[@]} * (${#modes[@]} + ${have_iperf:-0}) )) --timeout 120
 for size in "${sizes[@]}"; do
@@ -64,7 +62,7 @@ done
 bench_report
 
 # ---- (b) latency against client threads ------------------------------------
-bench_table part4_b "Part 4 (b): latency of one 4 KiB message against client threads" \
+bench_table part4_b "Part 4 (b): latency of one 4 KiB message against client threads ($pinned)" \
     --rows threads --cols mode --values lat_p50_us,lat_p99_us \
     --cells $(( ${#threads[@]} * ${#modes[@]} )) --timeout 120
 for t in "${threads[@]}"; do
@@ -77,7 +75,7 @@ done
 bench_report
 
 # ---- (c) CPU per KiB, sender and receiver ------------------------------------
-bench_table part4_c "Part 4 (c): CPU per KiB sent (server) and received (client)" \
+bench_table part4_c "Part 4 (c): CPU per KiB sent (server) and received (client) ($pinned)" \
     --rows size --cols mode --values srv_cpu_per_kib_ns,cli_cpu_per_kib_ns,gbit_s \
     --server-fields cpu_per_kib_ns --cells $(( ${#cpu_sizes[@]} * ${#modes[@]} )) --timeout 120
 for size in "${cpu_sizes[@]}"; do
@@ -139,7 +137,7 @@ if [[ -z "$BENCH_ONLY" || "$BENCH_ONLY" == part4_d ]]; then
 fi
 links=(loopback)
 [[ -n "$netns_ok" ]] && links+=(veth)
-bench_table part4_d "Part 4 (d): MSG_ZEROCOPY accounting per message size ($secs s stream)" \
+bench_table part4_d "Part 4 (d): MSG_ZEROCOPY accounting per message size ($secs s stream; $pinned)" \
     --rows size --cols link --values srv_zc_sends,srv_zc_completions,srv_zc_copied_pct,gbit_s \
     --server-fields zc_sends,zc_completions,zc_copied_pct \
     --cells $(( ${#sizes[@]} * ${#links[@]} )) --timeout 120
