@@ -15,6 +15,7 @@
 #define COMMON_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,8 +75,11 @@ int listen_socket(const struct server_opts *o, int reuseport);
 void print_banner(const char *name, int listen_fd);
 
 /* Ignore SIGPIPE; SIGINT/SIGTERM set stop_requested (no SA_RESTART, so
- * blocking calls return EINTR and the loops notice). */
-extern volatile sig_atomic_t stop_requested;
+ * blocking calls return EINTR and the loops notice); SIGUSR1 only
+ * interrupts. An atomic, not a volatile sig_atomic_t: the handler runs in
+ * one thread and other threads read the flag, which only an atomic makes
+ * well defined (C11 7.14.1.1 allows lock-free atomics in handlers). */
+extern atomic_int stop_requested;
 void install_signal_handlers(void);
 
 /* ---- 3. I/O that survives EINTR and short counts ---------------------- */
@@ -89,6 +93,9 @@ ssize_t read_full(int fd, void *buf, size_t n);
 ssize_t send_nosignal(int fd, const void *buf, size_t n, int flags);
 
 int set_nonblocking(int fd);
+/* TCP_NODELAY: send small replies at once (see net.c for the 40 ms stall).
+ * accept_client() and connect_to() set it on every connection. */
+void set_nodelay(int fd);
 /* poll() one fd for `events` until ready, timeout or stop_requested.
  * Returns 1 ready, 0 timed out, -1 error or stop requested. */
 int wait_fd(int fd, short events, int timeout_ms);
@@ -127,9 +134,13 @@ const char *peer_string(const struct sockaddr_storage *ss, char *buf, size_t n);
 
 /* ---- 6. The blocking echo session (parts 1 and 2) -------------------- */
 
-/* Serve one client on a blocking socket until EOF, error, idle timeout or
- * stop. Every wait is bounded by the idle timeout; partial writes are
- * finished. Returns the reason it ended ("eof", "reset", "idle", ...). */
+/* Serve one client on a blocking socket until EOF, error, timeout or stop.
+ * Partial writes are finished. The connection is closed when it moves no
+ * byte for --idle-timeout seconds, or moves fewer than ECHO_MIN_RATE bytes
+ * a second for that long (a trickling client holds a thread as surely as
+ * a silent one). Returns why it ended ("eof", "reset", "idle", "slow",
+ * "stalled", "shutdown", "error"). */
+#define ECHO_MIN_RATE 16
 const char *echo_session(int fd, const struct server_opts *o,
                          struct conn_stats *c);
 

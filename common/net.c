@@ -70,12 +70,17 @@ void print_banner(const char *name, int listen_fd)
         die("writing the banner");
 }
 
-volatile sig_atomic_t stop_requested;
+atomic_int stop_requested;
 
 static void on_stop_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_harmless_signal(int sig)
+{
+    (void)sig;
 }
 
 void install_signal_handlers(void)
@@ -90,6 +95,11 @@ void install_signal_handlers(void)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
         die("sigaction SIGTERM");
+    /* SIGUSR1 does nothing but interrupt: a stray signal must cost an EINTR,
+     * never the process, and the tests use it to prove every call retries. */
+    sa.sa_handler = on_harmless_signal;
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        die("sigaction SIGUSR1");
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
@@ -170,6 +180,20 @@ int wait_fd(int fd, short events, int timeout_ms)
     }
 }
 
+/*
+ * Nagle's algorithm holds back a small segment while an earlier one is
+ * unacknowledged; the peer delays its ACK (up to 40 ms) hoping to piggyback
+ * it on a reply. An echo that answers in pieces smaller than the MSS meets
+ * both and stalls 40 ms per request. Request/response traffic turns Nagle
+ * off. (docs/part1.md shows the stall in numbers.)
+ */
+void set_nodelay(int fd)
+{
+    int one = 1;
+    /* Failing only costs latency, never correctness: nothing to handle. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 /* ---- accepting ---------------------------------------------------------- */
 
 /*
@@ -215,8 +239,10 @@ int accept_client(int listen_fd, struct sockaddr_storage *peer, int nonblock)
     pthread_mutex_unlock(&spare_lock);
 
     int fd = accept4(listen_fd, (struct sockaddr *)peer, &len, flags);
-    if (fd >= 0)
+    if (fd >= 0) {
+        set_nodelay(fd);
         return fd;
+    }
     switch (errno) {
     case EMFILE:
     case ENFILE:
@@ -298,5 +324,6 @@ int connect_to(const char *addr, int port, const char *src)
         errno = e;
         return -1;
     }
+    set_nodelay(fd);
     return fd;
 }

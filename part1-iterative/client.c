@@ -15,9 +15,11 @@
  * With -c N, N sessions start at the same instant (one thread each, held
  * at a barrier) so that they reach the server together: against the
  * iterative server, session k waits for the k-1 before it, and "wait for
- * first reply" shows the listen queue.
+ * first reply" shows the listen queue. The sessions are run_sessions() in
+ * common/session.c, shared with part 2's client.
  */
 #include "common.h"
+#include "session.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,160 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
-struct config {
-    const char *addr;
-    int port, sessions, think_ms, timeout_ms, csv;
-    long requests;
-    long long size;
-};
-
-struct session {
-    int id;
-    const struct config *cfg;
-    pthread_barrier_t *start_line;
-    struct histogram latency;
-    long requests, errors, timeouts;
-    int connected, got_reply;
-    uint64_t sent, received;
-    double first_reply_ms, duration_s;
-    char error[160];
-};
-
-/* ---- scripted mode ------------------------------------------------------ */
-
-/* One request; returns 0, or -1 after recording why in the session. */
-static int one_request(int fd, struct session *s, long req, double t0)
-{
-    struct exchange x = {.conn = (uint32_t)s->id, .req = (uint32_t)req,
-                         .size = (size_t)s->cfg->size,
-                         .timeout_ms = s->cfg->timeout_ms};
-    uint64_t t = now_ns();
-    enum xchg_result r = echo_exchange(fd, &x);
-    s->sent += x.sent;
-    s->received += x.received;
-    if (x.first_reply_ns && !s->got_reply) {
-        s->got_reply = 1;
-        s->first_reply_ms = ((double)x.first_reply_ns / 1e9 - t0) * 1000.0;
-    }
-    if (r != XCHG_OK) {
-        s->errors++;
-        s->timeouts += r == XCHG_TIMEOUT;
-        exchange_error(&x, r, s->error, sizeof s->error);
-        return -1;
-    }
-    hist_add(&s->latency, now_ns() - t);
-    s->requests++;
-    return 0;
-}
-
-static void *run_session(void *arg)
-{
-    struct session *s = arg;
-    const struct config *cfg = s->cfg;
-    pthread_barrier_wait(s->start_line);
-    double t0 = now_sec();
-    int fd = connect_to(cfg->addr, cfg->port, NULL);
-    if (fd < 0) {
-        snprintf(s->error, sizeof s->error, "connect: %s", strerror(errno));
-        s->errors++;
-        return NULL;
-    }
-    s->connected = 1;
-    for (long r = 0; r < cfg->requests; r++) {
-        if (one_request(fd, s, r, t0) != 0)
-            break;
-        if (cfg->think_ms > 0 && r + 1 < cfg->requests)
-            sleep_ms(cfg->think_ms);
-    }
-    close(fd);
-    s->duration_s = now_sec() - t0;
-    return NULL;
-}
-
-static void summarise(struct session *ss, int n, double wall, const struct config *cfg)
-{
-    FILE *human = cfg->csv ? stderr : stdout;
-    static struct histogram all;
-    struct run_summary sum;
-    run_summary_init(&sum, "client");
-    hist_init(&all);
-    double first_total = 0, sess_total = 0;
-    int replied = 0;
-    sum.first_max_ms = sum.sess_max_s = 0;
-    for (int i = 0; i < n; i++) {
-        struct session *s = &ss[i];
-        hist_merge(&all, &s->latency);
-        sum.connections += s->connected && s->got_reply;
-        sum.conn_failed += !(s->connected && s->got_reply);
-        sum.requests += s->requests;
-        sum.errors += s->errors;
-        sum.timeouts += s->timeouts;
-        sum.bytes_sent += s->sent;
-        sum.bytes_recv += s->received;
-        if (s->got_reply) {
-            replied++;
-            first_total += s->first_reply_ms;
-            sess_total += s->duration_s;
-            if (s->first_reply_ms > sum.first_max_ms)
-                sum.first_max_ms = s->first_reply_ms;
-            if (s->duration_s > sum.sess_max_s)
-                sum.sess_max_s = s->duration_s;
-        }
-        if (n > 1 || s->error[0])
-            fprintf(human, "session %d: first reply after %.1f ms, %.3f s in all, "
-                           "%ld requests%s%s\n", i, s->first_reply_ms, s->duration_s,
-                    s->requests, s->error[0] ? ", error: " : "", s->error);
-    }
-    if (replied > 0) {
-        sum.first_avg_ms = first_total / replied;
-        sum.sess_avg_s = sess_total / replied;
-    } else {
-        sum.first_max_ms = sum.sess_max_s = -1;
-    }
-    sum.wall_s = wall;
-    sum.latency = &all;
-    sum.cpu_s = process_cpu_seconds();
-    run_summary_print(&sum, human);
-    if (cfg->csv)
-        run_summary_csv(&sum, stdout);
-}
-
-static int scripted(const struct config *cfg)
-{
-    struct session *ss = calloc((size_t)cfg->sessions, sizeof *ss);
-    pthread_t *tids = calloc((size_t)cfg->sessions, sizeof *tids);
-    pthread_barrier_t start_line;
-    if (!ss || !tids || pthread_barrier_init(&start_line, NULL,
-                                             (unsigned)cfg->sessions + 1) != 0)
-        die("allocating sessions");
-    int started = 0;
-    for (int i = 0; i < cfg->sessions; i++) {
-        ss[i] = (struct session){.id = i, .cfg = cfg, .start_line = &start_line};
-        hist_init(&ss[i].latency);
-        if (pthread_create(&tids[i], NULL, run_session, &ss[i]) != 0)
-            die("pthread_create");    /* before any session ran: start-up */
-        started++;
-    }
-    pthread_barrier_wait(&start_line);
-    double t0 = now_sec();
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    summarise(ss, cfg->sessions, now_sec() - t0, cfg);
-    int failed = 0;
-    for (int i = 0; i < cfg->sessions; i++)
-        failed |= ss[i].errors != 0;
-    pthread_barrier_destroy(&start_line);
-    free(ss);
-    free(tids);
-    return failed ? 1 : 0;
-}
-
 /* ---- interactive mode ---------------------------------------------------- */
 
 /* Copy stdin to the socket and the socket to stdout, never blocking on one
  * while the other has data waiting. At the end of stdin, half-close and
  * print what is still coming back until the server closes. */
-static int interactive(const struct config *cfg)
+static int interactive(const struct session_config *cfg)
 {
     int fd = connect_to(cfg->addr, cfg->port, NULL);
     if (fd < 0) {
@@ -278,8 +132,9 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    struct config cfg = {.addr = "127.0.0.1", .port = DEFAULT_PORT, .sessions = 1,
-                         .size = 64, .timeout_ms = 60000};
+    struct session_config cfg = {.addr = "127.0.0.1", .port = DEFAULT_PORT,
+                                 .sessions = 1, .conns = 1, .size = 64,
+                                 .timeout_ms = 60000};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "a:p:n:s:c:h", longopts, NULL)) != -1) {
@@ -305,5 +160,5 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    return cfg.requests > 0 ? scripted(&cfg) : interactive(&cfg);
+    return cfg.requests > 0 ? run_sessions(&cfg, "client") : interactive(&cfg);
 }

@@ -13,7 +13,7 @@
 #   ./timing.sh [--runs N] [--profile default|full] [--only part1_a|part1_b]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../tools/bench.sh
+# shellcheck source=SCRIPTDIR/../tools/bench.sh
 . "$here/../tools/bench.sh"
 BENCH_USAGE="tables: part1_a (round trips by size), part1_b (N clients, one at a time)"
 bench_begin "$@"

@@ -12,6 +12,10 @@
  *                    client that leaves mid-echo kills it
  *   ignore-sigterm   keeps running after SIGTERM
  *   no-idle-timeout  waits for a silent client forever
+ *   per-read-timeout the idle timeout restarts at every read, the classic
+ *                    way: a client trickling a byte at a time is never
+ *                    dropped (every variant has this bug; the control run
+ *                    of tests/meta.sh leaves the trickle scenario out)
  */
 #include "common.h"
 

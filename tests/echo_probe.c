@@ -9,12 +9,14 @@
  */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *addr = "127.0.0.1";
@@ -125,7 +127,15 @@ static int sc_turns(int argc, char **argv)
 }
 
 /* concurrent N SIZE [R]: N clients at once, R requests each (default 3). */
-struct conc { int id, requests; size_t size; int failed; };
+struct conc { int id, requests; size_t size, max_size; unsigned seed; int failed; };
+
+/* The size of request r: fixed, or random in [1, max_size] (rand_r). */
+static size_t conc_size(struct conc *c)
+{
+    if (c->max_size == 0)
+        return c->size;
+    return 1 + (size_t)rand_r(&c->seed) % c->max_size;
+}
 
 static void *conc_client(void *arg)
 {
@@ -136,17 +146,36 @@ static void *conc_client(void *arg)
         return NULL;
     }
     for (int r = 0; r < c->requests && !c->failed; r++)
-        c->failed = request(fd, (uint32_t)c->id, (uint32_t)r, c->size, 0);
+        c->failed = request(fd, (uint32_t)c->id, (uint32_t)r, conc_size(c), 0);
     close(fd);
     return NULL;
 }
+
+static int run_concurrent(int n, int requests, size_t size, size_t max_size,
+                          unsigned seed);
 
 static int sc_concurrent(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
-    int n = atoi(argv[0]), requests = argc > 2 ? atoi(argv[2]) : 3;
-    size_t size = size_arg(argv[1]);
+    return run_concurrent(atoi(argv[0]), argc > 2 ? atoi(argv[2]) : 3,
+                          size_arg(argv[1]), 0, 0);
+}
+
+/* mixed N MAX [SEED]: N clients at once, 3 requests each, of random sizes
+ * up to MAX (binary bytes: the pattern holds NUL and 0xFF). */
+static int sc_mixed(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    unsigned seed = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : (unsigned)getpid();
+    printf("seed %u: ", seed);
+    return run_concurrent(atoi(argv[0]), 3, 0, size_arg(argv[1]), seed);
+}
+
+static int run_concurrent(int n, int requests, size_t size, size_t max_size,
+                          unsigned seed)
+{
     if (n < 1 || n > 10000 || requests < 1)
         return 2;
     struct conc *cs = calloc((size_t)n, sizeof *cs);
@@ -155,7 +184,8 @@ static int sc_concurrent(int argc, char **argv)
         return fail("%s", "out of memory");
     int started = 0, failed = 0;
     for (; started < n; started++) {
-        cs[started] = (struct conc){.id = started, .requests = requests, .size = size};
+        cs[started] = (struct conc){.id = started, .requests = requests, .size = size,
+                                    .max_size = max_size, .seed = seed + (unsigned)started};
         if (pthread_create(&t[started], NULL, conc_client, &cs[started]) != 0)
             break;
     }
@@ -276,14 +306,19 @@ static int sc_vanish(int argc, char **argv)
     return 0;
 }
 
-/* no-read SIZE: send SIZE (or until the server stops reading), never read
- * a byte, then leave. */
+/* no-read SIZE [HOLD_MS]: send SIZE (or until the server stops reading),
+ * never read a byte, stay HOLD_MS if given, then leave. */
 static int sc_no_read(int argc, char **argv)
 {
     int fd;
-    if (argc != 1 || connect_or_fail(&fd))
-        return argc != 1 ? 2 : 1;
+    if (argc < 1 || argc > 2 || connect_or_fail(&fd))
+        return argc < 1 || argc > 2 ? 2 : 1;
     size_t sent = push_without_reading(fd, size_arg(argv[0]), 1000);
+    if (argc == 2) {                 /* HOLD_MS: stay connected, still not reading */
+        printf("holding after %zu bytes\n", sent);
+        fflush(stdout);
+        sleep_ms(atoi(argv[1]));
+    }
     close(fd);
     printf("ok: sent %zu bytes without reading, then left\n", sent);
     return 0;
@@ -303,6 +338,238 @@ static int sc_idle_drop(int argc, char **argv)
     if (!closed)
         return fail("silent client still open after %s ms", argv[0]);
     printf("ok: silent client closed after %.0f ms\n", (now_sec() - t0) * 1000);
+    return 0;
+}
+
+/* trickle MAX_MS: send one byte every 250 ms, reading each echo back. The
+ * server (started with a short --idle-timeout) must give up on us within
+ * MAX_MS: a trickle holds a thread or process as surely as silence. */
+static int sc_trickle(int argc, char **argv)
+{
+    int fd;
+    if (argc != 1 || connect_or_fail(&fd))
+        return argc != 1 ? 2 : 1;
+    int max_ms = atoi(argv[0]);
+    double t0 = now_sec();
+    uint8_t byte;
+    for (uint64_t i = 0; (now_sec() - t0) * 1000 < max_ms; i++) {
+        payload_fill(&byte, 1, 5, 0, i);
+        if (send_nosignal(fd, &byte, 1, 0) != 1 || wait_closed(fd, 250)) {
+            close(fd);
+            printf("ok: trickling client dropped after %.0f ms\n", (now_sec() - t0) * 1000);
+            return 0;
+        }
+    }
+    close(fd);
+    return fail("a client trickling a byte every 250 ms still held after %s ms", argv[0]);
+}
+
+/* slow-reader SIZE: a client with a 4 KiB receive buffer that reads its
+ * echo 4 KiB at a time with a pause between reads. Every byte must come
+ * back; the server must wait for us without burning CPU (the caller
+ * measures that). */
+static int sc_slow_reader(int argc, char **argv)
+{
+    if (argc != 1)
+        return 2;
+    size_t size = size_arg(argv[0]), sent = 0, got = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) != 0 ||
+        inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        return fail("connect: %s", strerror(errno));
+    static uint8_t out[65536], in[4096];
+    double last_progress = now_sec();
+    while (got < size) {
+        if (now_sec() - last_progress > timeout_ms / 1000.0) {
+            printf("stalled: sent %zu, received %zu of %zu\n", sent, got, size);
+            close(fd);
+            return 1;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < size ? POLLOUT : 0)};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        if ((p.revents & POLLOUT) && sent < size) {
+            size_t n = size - sent < sizeof out ? size - sent : sizeof out;
+            payload_fill(out, n, 21, 0, sent);
+            ssize_t w = send_nosignal(fd, out, n, MSG_DONTWAIT);
+            if (w > 0) {
+                sent += (size_t)w;
+                last_progress = now_sec();
+            }
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(fd, in, sizeof in, MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                printf("connection ended after %zu of %zu bytes\n", got, size);
+                close(fd);
+                return 1;
+            }
+            if (r > 0) {
+                if (payload_check(in, (size_t)r, 21, 0, got) >= 0) {
+                    printf("wrong byte near offset %zu\n", got);
+                    close(fd);
+                    return 1;
+                }
+                got += (size_t)r;
+                last_progress = now_sec();
+                struct timespec pause = {0, 50000};     /* 50 us: read slowly */
+                nanosleep(&pause, NULL);
+            }
+        }
+    }
+    close(fd);
+    printf("ok: %zu bytes read slowly, intact\n", size);
+    return 0;
+}
+
+/* reset-early N: N clients connect and reset at once, most of them before
+ * the server has accepted them. */
+static int sc_reset_early(int argc, char **argv)
+{
+    if (argc != 1)
+        return 2;
+    int n = atoi(argv[0]);
+    for (int i = 0; i < n; i++) {
+        int fd;
+        if (connect_or_fail(&fd))
+            return 1;
+        set_linger_reset(fd);
+        close(fd);
+    }
+    printf("ok: %d clients reset right after connecting\n", n);
+    return 0;
+}
+
+/*
+ * admit [waiting-ok] TOTAL [SERVED]: TOTAL clients connect, one after
+ * another, each sending a 100-byte request, and all stay connected. Each
+ * must either get its echo (admitted) or see the server close it (turned
+ * away) within a second: a client left hanging fails the scenario, unless
+ * `waiting-ok` says the server has a waiting room of its own (a pool's
+ * queue: accepted, waiting for a worker). With SERVED, exactly that many
+ * must be admitted (the connection cap).
+ */
+static int sc_admit(int argc, char **argv)
+{
+    int waiting_ok = argc > 0 && strcmp(argv[0], "waiting-ok") == 0;
+    argc -= waiting_ok;
+    argv += waiting_ok;
+    if (argc < 1 || argc > 2)
+        return 2;
+    int total = atoi(argv[0]), want = argc == 2 ? atoi(argv[1]) : -1;
+    if (total < 1 || total > 10000)
+        return 2;
+    int *fds = calloc((size_t)total, sizeof *fds), admitted = 0, refused = 0, waiting = 0;
+    int rc = 0;
+    if (!fds)
+        return fail("%s", "out of memory");
+    for (int i = 0; i < total; i++) {
+        uint8_t req[100], got[100];
+        fds[i] = connect_to(addr, port, NULL);
+        if (fds[i] < 0) {                 /* refused at connect: turned away too */
+            refused++;
+            continue;
+        }
+        payload_fill(req, sizeof req, (uint32_t)i, 0, 0);
+        if (send_nosignal(fds[i], req, sizeof req, 0) != (ssize_t)sizeof req) {
+            refused++;
+            continue;
+        }
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0) {
+            if (waiting_ok) {
+                waiting++;
+                continue;
+            }
+            printf("client %d: neither served nor turned away within 1 s\n", i);
+            rc = 1;
+            break;
+        }
+        ssize_t r = recv(fds[i], got, sizeof got, MSG_WAITALL);
+        if (r == (ssize_t)sizeof got && payload_check(got, sizeof got, (uint32_t)i, 0, 0) < 0)
+            admitted++;
+        else if (r <= 0)
+            refused++;
+        else {
+            printf("client %d: a partial or wrong echo (%zd bytes)\n", i, r);
+            rc = 1;
+            break;
+        }
+    }
+    for (int i = 0; i < total; i++)
+        if (fds[i] > 0)
+            close(fds[i]);
+    free(fds);
+    if (rc == 0 && want >= 0 && admitted != want) {
+        printf("%d admitted, %d turned away; expected %d admitted\n", admitted, refused, want);
+        return 1;
+    }
+    if (rc == 0)
+        printf("ok: %d admitted, %d waiting in the server's queue, %d turned away cleanly\n",
+               admitted, waiting, refused);
+    return rc;
+}
+
+/* churn N [THREADS]: N connections, each ending one of three ways: a full
+ * request then a graceful close, a request then a reset, or half a request
+ * then a close. The caller checks the server's descriptors, threads and
+ * children afterwards. */
+struct churn { int from, to; int failed; };
+
+static void *churn_worker(void *arg)
+{
+    struct churn *c = arg;
+    uint8_t half[512];
+    for (int i = c->from; i < c->to && !c->failed; i++) {
+        int fd = connect_to(addr, port, NULL);
+        if (fd < 0) {
+            c->failed = 1;
+            printf("connection %d: connect: %s\n", i, strerror(errno));
+            break;
+        }
+        switch (i % 3) {
+        case 0:
+            c->failed = request(fd, (uint32_t)i, 0, 1024, 0);
+            break;
+        case 1:
+            c->failed = request(fd, (uint32_t)i, 0, 1024, 0);
+            set_linger_reset(fd);
+            break;
+        case 2:
+            payload_fill(half, sizeof half, (uint32_t)i, 0, 0);
+            (void)send_nosignal(fd, half, sizeof half, 0);
+            break;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static int sc_churn(int argc, char **argv)
+{
+    if (argc < 1)
+        return 2;
+    int n = atoi(argv[0]), t = argc > 1 ? atoi(argv[1]) : 4;
+    if (n < 1 || t < 1 || t > 64)
+        return 2;
+    pthread_t tid[64];
+    struct churn cs[64];
+    int failed = 0, started = 0;
+    for (int i = 0; i < t; i++) {
+        cs[i] = (struct churn){.from = n * i / t, .to = n * (i + 1) / t};
+        if (pthread_create(&tid[i], NULL, churn_worker, &cs[i]) != 0)
+            break;
+        started++;
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(tid[i], NULL);
+        failed += cs[i].failed;
+    }
+    if (failed || started < t)
+        return fail("%s", "churn: some connections failed");
+    printf("ok: %d connections: graceful, reset and mid-message closes\n", n);
     return 0;
 }
 
@@ -359,12 +626,18 @@ static const struct {
     {"integrity", sc_integrity, "SIZE..."},
     {"turns", sc_turns, "N SIZE"},
     {"concurrent", sc_concurrent, "N SIZE [REQUESTS]"},
+    {"mixed", sc_mixed, "N MAXSIZE [SEED]"},
     {"halfclose", sc_halfclose, "SIZE"},
     {"reset-mid", sc_reset_mid, "SIZE"},
     {"close-mid", sc_close_mid, "SIZE"},
-    {"no-read", sc_no_read, "SIZE"},
+    {"no-read", sc_no_read, "SIZE [HOLD_MS]"},
+    {"slow-reader", sc_slow_reader, "SIZE"},
+    {"reset-early", sc_reset_early, "N"},
+    {"admit", sc_admit, "[waiting-ok] TOTAL [SERVED]"},
+    {"churn", sc_churn, "N [THREADS]"},
     {"vanish", sc_vanish, "N SIZE"},
     {"idle-drop", sc_idle_drop, "MAX_MS"},
+    {"trickle", sc_trickle, "MAX_MS"},
     {"serial-order", sc_serial_order, ""},
 };
 

@@ -31,3 +31,4 @@ expect_caught leak-fd reset-mid
 expect_caught sigpipe vanish
 expect_caught no-idle-timeout idle-timeout
 expect_caught ignore-sigterm sigterm
+expect_caught per-read-timeout trickle

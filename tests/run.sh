@@ -47,6 +47,7 @@ run_suite() {
 if [[ -z "$PART" && -z "$ONLY_SERVER" ]]; then
     run_suite "unit checks of common/" "$BUILD/tests/bin/unit_common"
     run_suite "the suite fails broken servers" "$TESTS_DIR/meta.sh"
+    run_suite "docs" "$TESTS_DIR/docs.sh"
     if [[ -x "$REPO/tools/test/run.sh" ]]; then
         run_suite "tools" "$REPO/tools/test/run.sh"
     fi
@@ -97,7 +98,7 @@ fi
 echo
 echo "== summary per server (scenario: ok / FAIL / n/a)"
 awk '
-    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|part[0-9])/ {
+    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|part[0-9])/ {
         suite = $2; sub(/:$/, "", suite)
         line = $0; sub(/^[^:]*: /, "", line); sub(/ - .*$/, "", line)
         mark = ($1 == "PASS") ? "ok" : ($1 == "FAIL") ? "FAIL" : "n/a"

@@ -1,0 +1,142 @@
+/* conn.c - per-connection bookkeeping of the event-driven servers (conn.h). */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct conn *conn_new(int fd, const struct sockaddr_storage *peer)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->slot = -1;
+    conn_stats_start(&c->st, peer);
+    c->last_active = c->st.start;
+    return c;
+}
+
+void conn_close(const struct server_opts *o, struct conn *c, const char *why)
+{
+    log_conn(o, c->fd, &c->st, why);
+    close(c->fd);
+    free(c->owed);
+    free(c);
+}
+
+static enum conn_io failed(struct conn *c, int err)
+{
+    c->why = (err == ECONNRESET || err == EPIPE) ? "reset" : "error";
+    return IO_FAILED;
+}
+
+/* Send from buf; returns the bytes sent (maybe 0), or -1 on a real error. */
+static ssize_t send_some(struct conn *c, const char *buf, size_t n)
+{
+    ssize_t w = send_nosignal(c->fd, buf, n, MSG_DONTWAIT);
+    if (w < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    c->st.bytes_out += (uint64_t)w;
+    return w;
+}
+
+enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap)
+{
+    if (cap > CONN_CHUNK)
+        cap = CONN_CHUNK;
+    ssize_t n;
+    do                         /* EINTR: no data lost, just try again */
+        n = recv(c->fd, scratch, cap, 0);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) {
+        c->peer_closed = 1;
+        return IO_EOF;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return IO_AGAIN;
+        return failed(c, errno);
+    }
+    c->st.reads++;
+    c->st.bytes_in += (uint64_t)n;
+    ssize_t w = send_some(c, scratch, (size_t)n);
+    if (w < 0)
+        return failed(c, errno);
+    if (w == n)
+        return IO_DONE;
+    /* The client's receive buffer is full: keep the rest for later. */
+    c->owed = malloc((size_t)(n - w));
+    if (!c->owed) {
+        c->why = "out of memory";
+        return IO_FAILED;
+    }
+    memcpy(c->owed, scratch + w, (size_t)(n - w));
+    c->owed_len = (size_t)(n - w);
+    c->owed_off = 0;
+    return IO_OWES;
+}
+
+enum conn_io conn_flush(struct conn *c)
+{
+    if (!c->owed)
+        return IO_DONE;
+    ssize_t w = send_some(c, c->owed + c->owed_off, c->owed_len - c->owed_off);
+    if (w < 0)
+        return failed(c, errno);
+    c->owed_off += (size_t)w;
+    if (c->owed_off < c->owed_len)
+        return IO_OWES;
+    free(c->owed);          /* an idle connection keeps no buffer */
+    c->owed = NULL;
+    c->owed_len = c->owed_off = 0;
+    return IO_DONE;
+}
+
+/* ---- the idle list: a doubly linked list, oldest activity first ------- */
+
+void idle_unlink(struct idle_list *l, struct conn *c)
+{
+    if (c->older)
+        c->older->newer = c->newer;
+    else if (l->oldest == c)
+        l->oldest = c->newer;
+    if (c->newer)
+        c->newer->older = c->older;
+    else if (l->newest == c)
+        l->newest = c->older;
+    c->older = c->newer = NULL;
+}
+
+void idle_touch(struct idle_list *l, struct conn *c, double now)
+{
+    c->last_active = now;
+    if (l->newest == c)
+        return;
+    idle_unlink(l, c);
+    c->older = l->newest;
+    if (l->newest)
+        l->newest->newer = c;
+    l->newest = c;
+    if (!l->oldest)
+        l->oldest = c;
+}
+
+struct conn *idle_expired(const struct idle_list *l, double now, int timeout)
+{
+    struct conn *c = l->oldest;
+    if (timeout <= 0 || !c || now - c->last_active < timeout)
+        return NULL;
+    return c;
+}
+
+int idle_wait_ms(const struct idle_list *l, double now, int timeout, int cap_ms)
+{
+    if (timeout <= 0 || !l->oldest)
+        return cap_ms;
+    double left = (l->oldest->last_active + timeout - now) * 1000.0;
+    if (left <= 0)
+        return 0;
+    return left < cap_ms ? (int)left + 1 : cap_ms;
+}

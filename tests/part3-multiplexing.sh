@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Part 3's own checks (the conformance suite runs the common scenarios):
+#   - select refuses descriptors at or above FD_SETSIZE and keeps serving;
+#   - out of descriptors (prlimit --nofile=64): no spinning, extras turned
+#     away, service resumes;
+#   - a client that never reads: others served promptly, RSS bounded;
+#   - edge-triggered epoll echoes 1 MiB bursts in full;
+#   - 3,000 concurrent clients served correctly by poll, epoll, epoll with
+#     workers (both designs) and io_uring.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+P3="$BUILD/part3-multiplexing"
+CLIENT="$P3/client"
+HOLDFDS="$BUILD/tests/bin/part3_holdfds"
+SUITE=part3
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+# The summary line of a client run: "client: N connections (F failed), ..."
+completed() { sed -n 's/^client: \([0-9]*\) connections (\([0-9]*\) failed).*/\1/p' <<<"$1"; }
+failed()    { sed -n 's/^client: \([0-9]*\) connections (\([0-9]*\) failed).*/\2/p' <<<"$1"; }
+
+# io_uring may be switched off (kernel.io_uring_disabled, seccomp, old kernel):
+# the server says so and exits; its checks are then not applicable.
+URING_NA=""
+uring_check() {
+    local out
+    out=$(timeout 5 "$P3/server_uring" -p 0 -h 2>&1 >/dev/null; \
+          timeout 2 "$P3/server_uring" -p 0 2>&1 >/dev/null)
+    if grep -q "io_uring is not available" <<<"$out"; then
+        URING_NA=$(grep -m1 "io_uring is not available" <<<"$out")
+    fi
+}
+
+# ---- 1. select and FD_SETSIZE --------------------------------------------
+# The server starts with descriptors 3..1019 taken, so its listening socket
+# is 1020, its spare descriptor 1021, and only two clients (1022, 1023) fit
+# below FD_SETSIZE. Six idle clients: two are held, four are refused.
+check_select_wall() {
+    local name="select refuses descriptors >= FD_SETSIZE and keeps serving" out
+    if ! start_server "$HOLDFDS" 1020 "$P3/server_select" -p 0; then
+        report fail "$SUITE" "$name" "server did not start"; return
+    fi
+    out=$("$CLIENT" -p "$SRV_PORT" -c 6 -t 1 --idle -n 1 -d 1 --ramp 300 2>&1)
+    local held refused
+    held=$(completed "$out") refused=$(failed "$out")
+    local why=""
+    if [[ "$held" != 2 || "$refused" != 4 ]]; then
+        why="expected 2 held and 4 refused, got: $(grep -m1 'held' <<<"$out")"
+    elif ! grep -q "FD_SETSIZE" "$SRV_OUT.err"; then
+        why="no log line about FD_SETSIZE"
+    elif ! kill -0 "$SRV_PID" 2>/dev/null; then
+        why="the server died"
+    elif ! out=$("$PROBE" -p "$SRV_PORT" integrity 100 64K 1M); then
+        why="a client below the wall was not served afterwards: $out"
+    fi
+    stop_server 2
+    [[ -z "$why" && "$SRV_STATUS" != 0 ]] && why="exit status $SRV_STATUS after SIGTERM"
+    if [[ -z "$why" ]]; then report pass "$SUITE" "$name"
+    else report fail "$SUITE" "$name" "$why"; fi
+    cleanup_server_files
+}
+
+# ---- 2. EMFILE ----------------------------------------------------------------
+# 64 descriptors, a connection cap far above that, 80 clients holding on:
+# accept() fails with EMFILE. The server must turn the extras away (they see
+# a close), use little CPU meanwhile (no accept loop spinning), and serve
+# again once they are gone.
+check_emfile() {
+    local label=$1 name; shift
+    name="$label: EMFILE under --nofile=64: no spin, extras turned away, service resumes"
+    if ! start_server prlimit --nofile=64 "$@" -p 0 --max-conns 1000; then
+        report fail "$SUITE" "$name" "server did not start"; return
+    fi
+    local cpu0 cpu1 out held why=""
+    cpu0=$(cpu_seconds "$SRV_PID")
+    out=$("$CLIENT" -p "$SRV_PORT" -c 80 -t 1 --idle -n 1 -d 3 --timeout 5000 2>&1)
+    cpu1=$(cpu_seconds "$SRV_PID")
+    held=$(completed "$out")
+    if [[ -z "$held" ]] || ((held >= 80 || held < 30)); then
+        why="expected some but not all of 80 clients held, got: $(grep -m1 held <<<"$out")"
+    elif ! grep -q "closed by the server" <<<"$out"; then
+        why="the extras were not closed: $(grep -m1 'first failure' <<<"$out")"
+    elif awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { exit !(b - a > 0.5) }'; then
+        why="server used $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }') CPU s in 3 s at EMFILE (spinning?)"
+    elif ! out=$("$PROBE" -p "$SRV_PORT" integrity 100 64K); then
+        why="not serving after the extras left: $out"
+    fi
+    stop_server 2
+    [[ -z "$why" && "$SRV_STATUS" != 0 ]] && why="exit status $SRV_STATUS after SIGTERM"
+    if [[ -z "$why" ]]; then report pass "$SUITE" "$name"
+    else report fail "$SUITE" "$name" "$why"; fi
+    cleanup_server_files
+}
+
+# ---- 3. a client that never reads ----------------------------------------------
+# It sends 32 MiB and reads nothing. The server stops reading it once one
+# chunk is owed (backpressure), so its RSS stays flat, and other clients
+# still get prompt answers meanwhile.
+check_no_reader() {
+    local label=$1 name; shift
+    name="$label: a never-reading client: others served promptly, RSS bounded"
+    if ! start_server "$@" -p 0; then
+        report fail "$SUITE" "$name" "server did not start"; return
+    fi
+    "$PROBE" -p "$SRV_PORT" integrity 64K >/dev/null
+    local rss0 rss_max hog out t0 t1 why=""
+    rss0=$(rss_kib "$SRV_PID")
+    "$PROBE" -p "$SRV_PORT" no-read 32M >/dev/null &
+    hog=$!
+    sleep 0.5
+    t0=$(date +%s%N)
+    out=$("$PROBE" -p "$SRV_PORT" --timeout 3000 concurrent 10 4K 20) || why="other clients: $out"
+    t1=$(date +%s%N)
+    rss_max=$(rss_kib "$SRV_PID")
+    kill "$hog" 2>/dev/null
+    wait "$hog" 2>/dev/null
+    if [[ -z "$why" ]] && (((t1 - t0) / 1000000 > 3000)); then
+        why="10 clients x 20 requests took $(((t1 - t0) / 1000000)) ms beside the hog"
+    elif [[ -z "$why" ]] && ((rss_max - rss0 > 8192)); then
+        why="RSS grew by $((rss_max - rss0)) KiB with a client that never reads"
+    fi
+    stop_server 2
+    [[ -z "$why" && "$SRV_STATUS" != 0 ]] && why="exit status $SRV_STATUS after SIGTERM"
+    if [[ -z "$why" ]]; then report pass "$SUITE" "$name (RSS +$((rss_max - rss0)) KiB)"
+    else report fail "$SUITE" "$name" "$why"; fi
+    cleanup_server_files
+}
+
+# ---- 4. edge-triggered: a 1 MiB burst ------------------------------------------
+check_edge_burst() {
+    local name="epoll -e echoes 1 MiB bursts in full (8 at once, and one half-closed)" out why=""
+    if ! start_server "$P3/server_epoll" -e -p 0; then
+        report fail "$SUITE" "$name" "server did not start"; return
+    fi
+    out=$("$PROBE" -p "$SRV_PORT" integrity 1M 1M) || why="$out"
+    [[ -z "$why" ]] && { out=$("$PROBE" -p "$SRV_PORT" concurrent 8 1M 2) || why="$out"; }
+    [[ -z "$why" ]] && { out=$("$PROBE" -p "$SRV_PORT" halfclose 1M) || why="$out"; }
+    stop_server 2
+    [[ -z "$why" && "$SRV_STATUS" != 0 ]] && why="exit status $SRV_STATUS after SIGTERM"
+    if [[ -z "$why" ]]; then report pass "$SUITE" "$name"
+    else report fail "$SUITE" "$name" "$why"; fi
+    cleanup_server_files
+}
+
+# ---- 5. 3,000 concurrent clients -----------------------------------------------
+check_3000() {
+    local label=$1 name; shift
+    name="$label: 3,000 concurrent clients x 5 requests, every byte checked"
+    if [[ "$label" == uring && -n "$URING_NA" ]]; then
+        report na "$SUITE" "$name" "$URING_NA"; return
+    fi
+    if ! start_server "$@" -p 0; then
+        report fail "$SUITE" "$name" "server did not start"; return
+    fi
+    local out why=""
+    out=$("$CLIENT" -p "$SRV_PORT" -c 3000 -t 2 -n 5 -s 256 --ramp 500 --timeout 20000 2>&1)
+    if [[ "$(completed "$out")" != 3000 || "$(failed "$out")" != 0 ]]; then
+        why="$(grep -m1 'connections (' <<<"$out") $(grep -m1 'first failure' <<<"$out")"
+    fi
+    stop_server 2
+    [[ -z "$why" && "$SRV_STATUS" != 0 ]] && why="exit status $SRV_STATUS after SIGTERM"
+    if [[ -z "$why" ]]; then report pass "$SUITE" "$name"
+    else report fail "$SUITE" "$name" "$why"; fi
+    cleanup_server_files
+}
+
+for bin in "$P3/client" "$HOLDFDS" "$P3/server_select" "$P3/server_poll" \
+           "$P3/server_epoll" "$P3/server_epoll_workers"; do
+    [[ -x "$bin" ]] || { report fail "$SUITE" build "$bin not built"; exit 1; }
+done
+uring_check
+
+check_select_wall
+check_emfile select "$P3/server_select"
+check_emfile poll "$P3/server_poll"
+check_emfile epoll "$P3/server_epoll"
+check_emfile epoll-workers "$P3/server_epoll_workers" -w 2
+check_no_reader select "$P3/server_select"
+check_no_reader poll "$P3/server_poll"
+check_no_reader epoll "$P3/server_epoll"
+check_no_reader epoll-et "$P3/server_epoll" -e
+check_no_reader epoll-workers "$P3/server_epoll_workers" -w 2
+check_edge_burst
+check_3000 poll "$P3/server_poll"
+check_3000 epoll "$P3/server_epoll"
+check_3000 epoll-et "$P3/server_epoll" -e
+check_3000 epoll-workers "$P3/server_epoll_workers" -w 2
+check_3000 epoll-reuseport "$P3/server_epoll_workers" -w 2 --reuseport
+if [[ -x "$P3/server_uring" ]]; then
+    [[ -z "$URING_NA" ]] && check_emfile uring "$P3/server_uring"
+    [[ -z "$URING_NA" ]] && check_no_reader uring "$P3/server_uring"
+    check_3000 uring "$P3/server_uring"
+fi
