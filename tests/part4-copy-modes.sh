@@ -56,6 +56,8 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$STOPPED_LINE"; }
 # ---- the parser, without a socket ----------------------------------------
 check "parser: valid, prefix, corrupt, oversized and 200000 random headers" \
     "$P4PROBE" parser
+check "parser: the fuzz target's seeds replay cleanly (part4_fuzz_stream)" \
+    "$BUILD/tests/bin/part4_fuzz_stream"
 
 # ---- every mode: identical bytes ------------------------------------------
 every_size() {
