@@ -22,6 +22,8 @@ SERVER="$DIR/server"
 CLIENT="$DIR/client"
 P4PROBE="$BUILD/tests/bin/part4_probe"
 MODES=(two-copy one-copy zero-copy sendfile)
+# If this script is interrupted, take its server (only ours, by pid) along.
+trap '[[ -n "$SRV_PID" ]] && kill -KILL "$SRV_PID" 2>/dev/null' EXIT
 
 client() { timeout 60 "$CLIENT" -p "$SRV_PORT" --timeout 5000 "$@" 2>&1; }
 p4probe() { timeout 30 "$P4PROBE" -p "$SRV_PORT" "$@" 2>&1; }
