@@ -7,6 +7,7 @@
 #   make bench-full   the published scales (hours)
 #   make plots        PNG plots of results/*.csv (needs matplotlib)
 #   make soak         every event-driven server, 60 s of churn (SOAK_SECONDS=N)
+#   make fuzz         fuzz the parsers with libFuzzer for 60 s (FUZZ_SECONDS=N)
 #   make asan         the whole test suite under AddressSanitizer + UBSan
 #   make tsan         the whole test suite under ThreadSanitizer
 #   make clean
@@ -34,6 +35,10 @@ plots:
 	@if [ -x tools/plot.sh ]; then tools/plot.sh results; \
 	 else echo "make plots: the plot script is not in yet (issue 3)"; exit 2; fi
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 SOAK_SECONDS ?= 60
 soak: all
 	@tests/soak.sh $(SOAK_SECONDS)
@@ -53,9 +58,9 @@ tsan:
 
 clean:
 	@for d in $(DIRS); do $(MAKE) --no-print-directory -C $$d clean; done
-	rm -rf build-asan build-tsan
+	rm -rf build-asan build-tsan build-fuzz
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-.PHONY: all test bench bench-full plots soak asan tsan clean help
+.PHONY: all test bench bench-full plots soak fuzz asan tsan clean help

@@ -303,6 +303,14 @@ ALL_SCENARIOS="integrity turns concurrent halfclose reset-mid close-mid no-read 
 wanted() { [[ -z "${SCENARIOS:-}" || " $SCENARIOS " == *" $1 "* ]]; }
 
 [[ -x "${CMD[0]}" ]] || { report fail "$NAME" build "${CMD[0]} not built"; exit 1; }
+# Trait stream: not an echo server (part 4); its own fault checks are in
+# tests/part4-copy-modes.sh.
+if has_trait stream; then
+    for sc in $ALL_SCENARIOS; do
+        report na "$NAME" "$sc" "speaks the stream protocol, not echo: see tests/part4-copy-modes.sh"
+    done
+    exit 0
+fi
 # Trait io_uring: a server that needs io_uring says "io_uring is not available"
 # and exits when the kernel refuses it; then every scenario is not applicable.
 if has_trait io_uring; then

@@ -19,6 +19,10 @@ while read -r name traits cmd; do
     [[ -z "$name" || "$name" == \#* ]] && continue
     read -r -a argv <<<"$cmd"
     argv[0]="$BUILD/${argv[0]}"
+    if [[ ",$traits," == *",stream,"* ]]; then
+        report na faults "$name" "not an echo server: see tests/part4-copy-modes.sh"
+        continue
+    fi
     if [[ ",$traits," == *",io_uring,"* ]]; then
         report na faults "$name" "io_uring's operations do not go through the libc calls the injector replaces"
         continue

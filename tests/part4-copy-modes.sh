@@ -58,8 +58,8 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$STOPPED_LINE"; }
 # ---- the parser, without a socket ----------------------------------------
 check "parser: valid, prefix, corrupt, oversized and 200000 random headers" \
     "$P4PROBE" parser
-check "parser: the fuzz target's seeds replay cleanly (part4_fuzz_stream)" \
-    "$BUILD/tests/bin/part4_fuzz_stream"
+check "parser: the fuzz corpus replays cleanly (tests/fuzz/fuzz_parsers.c)" \
+    "$BUILD/tests/bin/fuzz_parsers" "$TESTS_DIR/fuzz/corpus"
 
 # ---- every mode: identical bytes ------------------------------------------
 every_size() {

@@ -48,6 +48,7 @@ if [[ -z "$PART" && -z "$ONLY_SERVER" ]]; then
     run_suite "unit checks of common/" "$BUILD/tests/bin/unit_common"
     run_suite "the suite fails broken servers" "$TESTS_DIR/meta.sh"
     run_suite "docs" "$TESTS_DIR/docs.sh"
+    run_suite "fuzz corpus" "$TESTS_DIR/fuzz-replay.sh"
     FAULTS_AFTER=1
     if [[ -x "$REPO/tools/test/run.sh" ]]; then
         run_suite "tools" "$REPO/tools/test/run.sh"
@@ -103,16 +104,33 @@ fi
 
 # ---- summary ------------------------------------------------------------------
 echo
-echo "== summary per server (scenario: ok / FAIL / n/a)"
+echo "== summary per server: scenarios passed, failed, and not applicable (why)"
 awk '
-    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|faults|soak|part[0-9])/ {
+    /^(PASS|FAIL|N\/A) / && $2 !~ /^(unit|tools|meta|docs|faults|soak|fuzz|part[0-9])/ {
         suite = $2; sub(/:$/, "", suite)
-        line = $0; sub(/^[^:]*: /, "", line); sub(/ - .*$/, "", line)
-        mark = ($1 == "PASS") ? "ok" : ($1 == "FAIL") ? "FAIL" : "n/a"
+        rest = $0; sub(/^[^:]*: /, "", rest)
+        name = rest; sub(/ - .*$/, "", name)
+        why = ""; if (index(rest, " - ")) why = substr(rest, index(rest, " - ") + 3)
         if (!(suite in seen)) { seen[suite] = 1; order[++n] = suite }
-        row[suite] = row[suite] sprintf(" %s:%s", line, mark)
+        if ($1 == "PASS") ok[suite]++
+        else if ($1 == "FAIL") bad[suite] = bad[suite] " " name
+        else {
+            key = suite SUBSEP why
+            if (!(key in na)) { reasons[suite] = reasons[suite] SUBSEP why }
+            na[key] = na[key] " " name
+        }
     }
-    END { for (i = 1; i <= n; i++) printf "  %-16s%s\n", order[i], row[order[i]] }
+    END {
+        for (i = 1; i <= n; i++) {
+            s = order[i]
+            line = sprintf("  %-16s %d ok", s, ok[s] + 0)
+            if (s in bad) line = line ";  FAILED:" bad[s]
+            print line
+            m = split(reasons[s], rs, SUBSEP)
+            for (k = 2; k <= m; k++)
+                printf "  %-16s   n/a:%s (%s)\n", "", na[s SUBSEP rs[k]], rs[k]
+        }
+    }
 ' "$ALL"
 failed=$(grep -c '^FAIL ' "$ALL")
 passed=$(grep -c '^PASS ' "$ALL")
