@@ -38,7 +38,7 @@ if [[ "$BENCH_PROFILE" == full ]]; then
     C_CEILING=19000 C_HOLD=5 C_RAMP=10000
     D_SECONDS=10
 else
-    A_CLIENTS=(100 500 1000) A_REQUESTS=20
+    A_CLIENTS=(100 500 1000) A_REQUESTS=100   # cells of about a second: CPU is counted in 10 ms ticks
     B_CONNS=(100 200 500 1000)
     C_CEILING=2000 C_HOLD=1 C_RAMP=500
     D_SECONDS=1
