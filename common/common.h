@@ -109,6 +109,12 @@ int wait_fd(int fd, short events, int timeout_ms);
  * errors return -1 with errno set. */
 int accept_client(int listen_fd, struct sockaddr_storage *peer, int nonblock);
 
+/* accept_client() for a blocking server's loop: returns the fd, or -1 when
+ * there is nothing to serve; after a real error (ENOBUFS, ENOMEM) it counts
+ * it in *errors (if not NULL) and backs off 10 ms, so the loop cannot spin. */
+int accept_or_back_off(int listen_fd, struct sockaddr_storage *peer,
+                       unsigned long *errors);
+
 /* Turn a client away at the connection cap: accept it and close it at
  * once, so it sees EOF instead of hanging in the listen queue. */
 void refuse_client(int listen_fd);

@@ -260,6 +260,18 @@ int accept_client(int listen_fd, struct sockaddr_storage *peer, int nonblock)
     }
 }
 
+int accept_or_back_off(int listen_fd, struct sockaddr_storage *peer,
+                       unsigned long *errors)
+{
+    int fd = accept_client(listen_fd, peer, 0);
+    if (fd < 0 && errno != EAGAIN) {
+        if (errors)
+            (*errors)++;
+        sleep_ms(10);
+    }
+    return fd;
+}
+
 void refuse_client(int listen_fd)
 {
     struct sockaddr_storage peer;

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static unsigned long served, refused_errors;
+static unsigned long served, accept_errors;
 static unsigned long long bytes_echoed;
 
 static void serve_one_client(int fd, const struct sockaddr_storage *peer,
@@ -55,19 +55,14 @@ int main(int argc, char **argv)
         if (wait_fd(listen_fd, POLLIN, 1000) <= 0)
             continue;
         struct sockaddr_storage peer;
-        int fd = accept_client(listen_fd, &peer, 0);
-        if (fd < 0) {
-            if (errno != EAGAIN) {      /* ENOBUFS, ENOMEM: back off a little */
-                refused_errors++;
-                sleep_ms(10);
-            }
+        int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
+        if (fd < 0)
             continue;
-        }
         serve_one_client(fd, &peer, &o);
     }
 
     close(listen_fd);
     printf("%s: stopped: connections=%lu bytes=%llu accept_errors=%lu\n",
-           o.name, served, bytes_echoed, refused_errors);
+           o.name, served, bytes_echoed, accept_errors);
     return 0;
 }

@@ -173,14 +173,9 @@ int main(int argc, char **argv)
             continue;
         }
         struct sockaddr_storage peer;
-        int fd = accept_client(listen_fd, &peer, 0);
-        if (fd < 0) {
-            if (errno != EAGAIN) {
-                accept_errors++;
-                sleep_ms(10);
-            }
+        int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
+        if (fd < 0)
             continue;
-        }
         fork_child(listen_fd, fd, &peer, &o);
     }
 

@@ -111,14 +111,9 @@ static void accept_one(int listen_fd, const struct server_opts *o)
         return;
     }
     struct sockaddr_storage peer;
-    int fd = accept_client(listen_fd, &peer, 0);
-    if (fd < 0) {
-        if (errno != EAGAIN) {
-            accept_errors++;
-            sleep_ms(10);
-        }
+    int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
+    if (fd < 0)
         return;
-    }
     pthread_mutex_lock(&lock);
     enqueue(fd, &peer);        /* room was checked: only we add */
     pthread_mutex_unlock(&lock);

@@ -75,12 +75,9 @@ static void child_main(int slot, int listen_fd, const struct server_opts *o)
         struct sockaddr_storage peer;
         /* Blocks (at most ACCEPT_WAKEUP_MS, see main) until the kernel
          * hands THIS child a connection. */
-        int fd = accept_client(listen_fd, &peer, 0);
-        if (fd < 0) {
-            if (errno != EAGAIN)
-                sleep_ms(10);          /* ENOBUFS, ENOMEM: back off */
+        int fd = accept_or_back_off(listen_fd, &peer, NULL);
+        if (fd < 0)
             continue;
-        }
         struct conn_stats c;
         conn_stats_start(&c, &peer);
         const char *why = echo_session(fd, o, &c);

@@ -158,14 +158,9 @@ int main(int argc, char **argv)
             continue;
         }
         struct sockaddr_storage peer;
-        int fd = accept_client(listen_fd, &peer, 0);
-        if (fd < 0) {
-            if (errno != EAGAIN) {
-                accept_errors++;
-                sleep_ms(10);
-            }
+        int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
+        if (fd < 0)
             continue;
-        }
         block_stop_signals(SIG_BLOCK);
         start_thread(fd, &peer, &o, &attr);
         block_stop_signals(SIG_UNBLOCK);
