@@ -7,6 +7,7 @@
 # and prints one PASS/FAIL/N/A line. tests/servers.list says which servers.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 NAME=$1 TRAITS=$2
 shift 2

@@ -7,6 +7,7 @@
 # reconnect, and every byte echoed must be right.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 INJECT="$BUILD/tests/bin/faultinject.so"
 

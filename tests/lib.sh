@@ -10,6 +10,14 @@ SRV_PID=""
 SRV_PORT=""
 SRV_OUT=""
 
+# help_if_asked "$@": -h or --help prints the script's header comment
+# (its first comment block, after the #! line) and exits 0.
+help_if_asked() {
+    case "${1:-}" in
+        -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+    esac
+}
+
 # pass|fail|na SUITE NAME [REASON]: one line the runner counts.
 report() {
     local status=$1 suite=$2 name=$3 reason=${4:-}

@@ -4,6 +4,7 @@
 # passes only if that scenario FAILS (and passes without the bug).
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 # expect_caught FAULT SCENARIO
 expect_caught() {

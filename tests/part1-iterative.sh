@@ -5,6 +5,7 @@
 # served, and its echo only after A disconnects.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 if ! start_server "$BUILD/part1-iterative/server" -p 0; then
     report fail part1 "serial order" "server did not start"

@@ -5,6 +5,7 @@
 # child that dies. Clients: tests/part2_probe.c.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 P2="$BUILD/part2-process-thread"
 P2PROBE="$BUILD/tests/bin/part2_probe"

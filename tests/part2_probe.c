@@ -284,14 +284,20 @@ static int flood(int argc, char **argv)
     return opened == n && !hanging && served && fresh_ok ? 0 : 1;
 }
 
+static int usage(FILE *f, int status)
+{
+    fprintf(f, "usage: part2_probe -p PORT churn N [THREADS] | overlap N |"
+               " cap SERVED WAITING EXTRA | flood N\n");
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 4 || strcmp(argv[1], "-p") != 0 || (port = atoi(argv[2])) <= 0) {
-        fprintf(stderr, "usage: part2_probe -p PORT churn N [THREADS] | overlap N |"
-                        " cap SERVED WAITING EXTRA | flood N\n");
-        return 2;
-    }
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+        return usage(stdout, 0);
+    if (argc < 4 || strcmp(argv[1], "-p") != 0 || (port = atoi(argv[2])) <= 0)
+        return usage(stderr, 2);
     static const struct { const char *name; int (*run)(int, char **); } sc[] = {
         {"churn", churn}, {"overlap", overlap}, {"cap", cap}, {"flood", flood},
     };

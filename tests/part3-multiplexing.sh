@@ -9,6 +9,7 @@
 #     workers (both designs) and io_uring.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 P3="$BUILD/part3-multiplexing"
 CLIENT="$P3/client"

@@ -9,10 +9,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: part3_holdfds LOWEST COMMAND [ARGS...]\n");
+        return 0;
+    }
     if (argc < 3) {
         fprintf(stderr, "usage: part3_holdfds LOWEST COMMAND [ARGS...]\n");
         return 2;

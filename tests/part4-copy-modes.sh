@@ -15,6 +15,7 @@
 #     cap, no descriptor leak, SIGTERM within 2 s with exit status 0.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 SUITE=part4
 DIR="$BUILD/part4-copy-modes"

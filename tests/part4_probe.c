@@ -214,9 +214,16 @@ static int refused(void)
     return printf("expected to be turned away, got %zd\n", n), 1;
 }
 
+#define USAGE "usage: part4_probe parser | -p PORT bad KIND | reset SIZE | " \
+              "close SIZE | noread MS | refused\n"
+
 int main(int argc, char **argv)
 {
     int a = 1;
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf(USAGE);
+        return 0;
+    }
     if (a + 1 < argc && !strcmp(argv[a], "-p"))
         port = atoi(argv[a + 1]), a += 2;
     if (a >= argc)
@@ -236,7 +243,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "refused"))
         return refused();
 usage:
-    fprintf(stderr, "usage: part4_probe parser | -p PORT bad KIND | reset SIZE | "
-                    "close SIZE | noread MS | refused\n");
+    fprintf(stderr, USAGE);
     return 2;
 }

@@ -6,6 +6,7 @@
 # printed, and the descriptors must come back exactly to the baseline.
 set -u
 . "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 SECONDS_WANTED=${1:-${SOAK_SECONDS:-60}}
 CONNS=1000

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # shellcheck shell=bash
 # bench.sh - the median-of-N runner that every part's timing.sh sources.
 #
@@ -36,6 +37,12 @@
 #   BENCH_PLOT=0       do not plot / print the text chart in bench_report
 # bench.sh owns the EXIT, INT and TERM traps of the script that sources it.
 # It works with or without 'set -euo pipefail' in that script.
+
+# Run rather than sourced (tools/bench.sh -h): say what it is and how to use it.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    sed -n '3,38s/^# \{0,1\}//p' "$0"
+    exit 0
+fi
 
 _bench_tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _bench_repo_dir=$(dirname "$_bench_tools_dir")

@@ -6,6 +6,9 @@
 # build-fuzz/ and fails the run. Skipped, with the reason, without clang's
 # libFuzzer (Debian: apt-get install clang libclang-rt-14-dev).
 set -u
+case "${1:-}" in
+    -h|--help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 seconds=${1:-60}

@@ -8,6 +8,9 @@
 # 'N/A suite: name - reason'; exits 1 if any check failed. Builds nothing.
 # Small loads only, every wait bounded; whole run well under 60 s.
 set -u
+case "${1:-}" in
+    -h|--help) sed -n '3,9s/^# \{0,1\}//p' "$0"; exit 0 ;;
+esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools=$(dirname "$here")
