@@ -505,6 +505,11 @@ static const char *read_request(struct conn *c, struct stream_request *rq)
             refuse_request(c, why);
             return "truncated request";
         } else if (errno == EAGAIN) {
+            /* poll() reports POLLERR while zero-copy notifications wait on
+             * the error queue: collect them first, or this wait returns at
+             * once, again and again, until the client's next request. */
+            if (mode == ZERO_COPY)
+                zc_read_completions(c);
             int r = wait_fd(c->fd, POLLIN, idle_ms(c));
             if (r <= 0)
                 return r == 0 ? "idle" : "stopped";

@@ -96,10 +96,6 @@ tree_rss_kib() {
     echo "$total"
 }
 
-# CPU seconds the server used between two readings, compared with a bound.
-cpu_below() { awk -v a="$2" -v b="$1" -v max="$3" 'BEGIN { exit !(a - b < max) }'; }
-cpu_used()  { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
-
 # A slow reader must cost the server waiting, not CPU: a server that polls
 # for writability in a loop would burn a core for the whole transfer.
 sc_slow_reader() {
@@ -162,7 +158,6 @@ sc_emfile() {
 
 # 10,000 connections ending every way: descriptors, threads and child
 # processes must come back exactly to where they were.
-threads_are()  { [[ "$(thread_count "$SRV_PID")" == "$1" ]]; }
 children_are() { [[ "$(child_count "$SRV_PID")" == "$1" ]]; }
 sc_churn() {
     local base threads kids out
@@ -172,7 +167,7 @@ sc_churn() {
     out=$(probe churn 10000 4) || { echo "$out"; return 1; }
     wait_until 10 fds_are "$SRV_PID" "$base" ||
         { echo "descriptors $(fd_count "$SRV_PID") after churn, baseline $base"; return 1; }
-    wait_until 10 threads_are "$threads" ||
+    wait_until 10 threads_are "$SRV_PID" "$threads" ||
         { echo "threads $(thread_count "$SRV_PID") after churn, baseline $threads"; return 1; }
     wait_until 10 children_are "$kids" ||
         { echo "child processes $(child_count "$SRV_PID") after churn, baseline $kids"; return 1; }
@@ -191,14 +186,7 @@ sc_signal_storm() {
 }
 
 # The listening socket of a server started without -a is on 127.0.0.1 only.
-sc_default_bind() {
-    local hexport addrs
-    hexport=$(printf '%04X' "$SRV_PORT")
-    addrs=$(awk -v p=":$hexport" '$4 == "0A" && substr($2, length($2) - 4) == p { print $2 }' \
-            /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
-    [[ "$addrs" == "0100007F:$hexport" ]] ||
-        { echo "listening on ${addrs:-nothing} (want 0100007F:$hexport, 127.0.0.1 only)"; return 1; }
-}
+sc_default_bind() { listens_on_loopback_only "$SRV_PORT"; }
 
 # Runs in the main shell: it stops the server, and starts another on the
 # same port at once, while the first one's connections are still closing.

@@ -122,3 +122,19 @@ wait_until() {
 }
 
 fds_are() { [[ "$(fd_count "$1")" -eq "$2" ]]; }
+threads_are() { [[ "$(thread_count "$1")" -eq "$2" ]]; }
+
+# CPU seconds the server used between two readings, compared with a bound.
+cpu_below() { awk -v a="$2" -v b="$1" -v max="$3" 'BEGIN { exit !(a - b < max) }'; }
+cpu_used()  { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
+
+# listens_on_loopback_only PORT: the only listening socket on PORT, in
+# /proc/net/tcp and tcp6, is 127.0.0.1's (0100007F).
+listens_on_loopback_only() {
+    local hexport addrs
+    hexport=$(printf '%04X' "$1")
+    addrs=$(awk -v p=":$hexport" '$4 == "0A" && substr($2, length($2) - 4) == p { print $2 }' \
+            /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
+    [[ "$addrs" == "0100007F:$hexport" ]] ||
+        { echo "listening on ${addrs:-nothing} (want 0100007F:$hexport, 127.0.0.1 only)"; return 1; }
+}

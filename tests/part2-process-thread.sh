@@ -42,7 +42,6 @@ with_server() {
 }
 
 no_children_left() { [[ "$(child_count "$SRV_PID")" -eq 0 ]]; }
-threads_are() { [[ "$(thread_count "$SRV_PID")" -eq "$2" ]]; }
 
 # ---- fork: every child reaped -----------------------------------------
 fork_reaps_500() {

@@ -12,7 +12,14 @@
 #   - malformed, truncated and oversized headers get an error reply and the
 #     server goes on; reset and close mid-stream, a client that never reads
 #     (dropped at the idle timeout while others are served), the connection
-#     cap, no descriptor leak, SIGTERM within 2 s with exit status 0.
+#     cap, no descriptor leak, SIGTERM within 2 s with exit status 0;
+#   - and the rest of the echo suite's scenarios, in this protocol, for
+#     every mode: EMFILE under prlimit --nofile=64 with 80 clients (no
+#     spinning, the extras turned away within a second, service resumes);
+#     churn (10,000 connections ending gracefully, by reset or mid-header:
+#     descriptors and threads back exactly); a storm of SIGUSR1 and SIGCHLD
+#     at 1 kHz during traffic; and, once, the default bind (127.0.0.1
+#     only) and a restart on the same port while connections are open.
 set -u
 . "$(dirname "$0")/lib.sh"
 help_if_asked "$@"
@@ -161,6 +168,95 @@ if start_server "$SERVER" -p 0 --mode zero-copy --idle-timeout 1 --max-conns 4; 
     cleanup_server_files
 else
     report fail "$SUITE" "faults: start" "no banner"
+fi
+
+# ---- the echo suite's other scenarios, in the stream protocol ------------------
+# Out of descriptors: 64 of them, 80 clients held one after another. The
+# extras must be turned away (not left hanging), the server must not spin,
+# and once they leave a client is served again.
+emfile_ok() {
+    local before after out
+    before=$(cpu_seconds "$SRV_PID")
+    out=$(p4probe admit 80) || { echo "$out (under prlimit --nofile=64)"; return 1; }
+    sleep 1
+    after=$(cpu_seconds "$SRV_PID")
+    cpu_below "$before" "$after" 1.0 ||
+        { echo "server used $(cpu_used "$before" "$after") s of CPU while out of descriptors (spinning?)"; return 1; }
+    client -s 1K -n 10 --check >/dev/null || { echo "not served after the flood left"; return 1; }
+    echo "$out"
+}
+# 10,000 connections ending every way: descriptors and threads come back.
+churn_ok() {
+    local base threads out
+    client -s 1K -n 10 --check >/dev/null || { echo "a first client failed"; return 1; }
+    sleep 0.2
+    base=$(fd_count "$SRV_PID") threads=$(thread_count "$SRV_PID")
+    out=$(timeout 120 "$P4PROBE" -p "$SRV_PORT" churn 10000 4 2>&1) || { echo "$out"; return 1; }
+    wait_until 10 fds_are "$SRV_PID" "$base" ||
+        { echo "descriptors $(fd_count "$SRV_PID") after churn, baseline $base"; return 1; }
+    wait_until 10 threads_are "$SRV_PID" "$threads" ||
+        { echo "threads $(thread_count "$SRV_PID") after churn, baseline $threads"; return 1; }
+}
+# SIGUSR1 and SIGCHLD at 1 kHz for 3 s while streams and exchanges run.
+signal_storm_ok() {
+    local storm rc=0
+    "$BUILD/tests/bin/signal_storm" "$SRV_PID" 1000 3 >/dev/null &
+    storm=$!
+    client -s 64K -n 400 -c 4 --check >/dev/null || rc=1
+    [[ $rc == 0 ]] && { client -s 3K -n 300 -c 2 --latency --check >/dev/null || rc=2; }
+    wait "$storm" || { echo "the server died during the signal storm"; return 1; }
+    case $rc in
+        1) echo "a stream failed during the signal storm" ;;
+        2) echo "a latency exchange failed during the signal storm" ;;
+    esac
+    [[ $rc == 0 ]]
+}
+for mode in "${MODES[@]}"; do
+    if start_server prlimit --nofile=64 "$SERVER" -p 0 --mode "$mode" --idle-timeout 5; then
+        check "$mode: EMFILE under --nofile=64, 80 clients: extras turned away, no spin, served again" emfile_ok
+        stop_server 2
+        cleanup_server_files
+    else
+        report fail "$SUITE" "$mode: EMFILE" "no banner under prlimit --nofile=64"
+    fi
+    if start_server "$SERVER" -p 0 --mode "$mode" --idle-timeout 5; then
+        check "$mode: churn, 10,000 connections: descriptors and threads back to the baseline" churn_ok
+        check "$mode: a storm of SIGUSR1 and SIGCHLD at 1 kHz: every byte right" signal_storm_ok
+        stop_server 2
+        [[ "$SRV_STATUS" == 0 ]] ||
+            report fail "$SUITE" "$mode: SIGTERM after churn and signals" "status $SRV_STATUS"
+        cleanup_server_files
+    else
+        report fail "$SUITE" "$mode: start" "no banner"
+    fi
+done
+
+# The default bind, and a restart on the same port with connections open:
+# a new server binds at once (SO_REUSEADDR) while the old ones close.
+if start_server "$SERVER" -p 0 --mode zero-copy; then
+    check "default bind: 127.0.0.1 only (/proc/net/tcp)" listens_on_loopback_only "$SRV_PORT"
+    port=$SRV_PORT holders=()
+    for i in 1 2 3; do
+        p4probe noread 3000 >/dev/null &
+        holders+=($!)
+    done
+    sleep 0.3
+    stop_server 2
+    old_status=$SRV_STATUS
+    cleanup_server_files
+    if [[ "$old_status" != 0 ]]; then
+        report fail "$SUITE" "restart" "exit status $old_status after SIGTERM with streams open"
+    elif ! start_server "$SERVER" -p "$port" --mode zero-copy; then
+        report fail "$SUITE" "restart" "a new server could not bind port $port right after the old one stopped"
+    else
+        check "restart with streams open: the new server binds the same port at once and serves" \
+            client -s 4K -n 100 --check
+        stop_server 2
+        cleanup_server_files
+    fi
+    for h in "${holders[@]}"; do kill "$h" 2>/dev/null; wait "$h" 2>/dev/null; done
+else
+    report fail "$SUITE" "default bind: start" "no banner"
 fi
 
 # ---- usage -----------------------------------------------------------------

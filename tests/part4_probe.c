@@ -8,6 +8,10 @@
  *   part4_probe -p PORT close SIZE     stream, read a little, then close
  *   part4_probe -p PORT noread MS      ask for an endless stream, never read, hold MS
  *   part4_probe -p PORT refused        expect to be turned away (EOF, no reply)
+ *   part4_probe -p PORT admit TOTAL    TOTAL clients, one after another, all held:
+ *                                      each served or turned away within 1 s
+ *   part4_probe -p PORT churn N [T]    N connections from T threads, ending
+ *                                      gracefully, by reset, or mid-header
  *
  * Prints what it saw; exits 0 when the server behaved, 1 otherwise.
  */
@@ -16,6 +20,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -214,8 +219,151 @@ static int refused(void)
     return printf("expected to be turned away, got %zd\n", n), 1;
 }
 
+/* Read exactly n bytes, waiting at most ms for each piece. Returns n, 0 on
+ * EOF before anything, -1 on an error or a reset, -2 on a timeout, -4 on EOF
+ * after a part. */
+static ssize_t read_exact(int fd, uint8_t *buf, size_t n, int ms)
+{
+    size_t have = 0;
+    while (have < n) {
+        if (wait_fd(fd, POLLIN, ms) <= 0)
+            return -2;
+        ssize_t r = recv(fd, buf + have, n - have, 0);
+        if (r == 0)
+            return have ? -4 : 0;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        have += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+/* One message of `size` bytes on a fresh connection: request it, then check
+ * the "S4OK" reply and message 0 of tag `tag`. 1 served, 0 turned away
+ * (EOF or reset before any byte), -1 something else (printed). */
+static int one_message(int fd, uint32_t size, uint32_t tag, int ms)
+{
+    uint8_t h[STREAM_REQ_LEN], got[STREAM_REPLY_LEN + 1024], want[1024];
+    struct stream_request rq = {.version = STREAM_VERSION, .size = size, .tag = tag,
+                                .count = 1};
+    uint32_t tlen;
+    stream_encode_request(h, &rq);
+    if (send_nosignal(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+        return 0;                          /* closed on us: turned away */
+    ssize_t r = read_exact(fd, got, STREAM_REPLY_LEN + size, ms);
+    if (r == 0 || r == -1)
+        return 0;
+    if (r < 0) {
+        printf("tag %u: %s\n", tag, r == -2 ? "neither served nor turned away in time"
+                                            : "the stream ended in the middle");
+        return -1;
+    }
+    stream_fill(want, size, tag, 0);
+    stream_stamp(want, size, 0);
+    if (stream_parse_reply(got, &tlen) != 1 || memcmp(got + STREAM_REPLY_LEN, want, size)) {
+        printf("tag %u: a wrong reply or wrong bytes\n", tag);
+        return -1;
+    }
+    return 1;
+}
+
+/* admit TOTAL: TOTAL clients connect one after another and stay connected;
+ * each must be served (its message) or turned away within a second. */
+static int admit(int total)
+{
+    if (total < 1 || total > 10000)
+        return 2;
+    int *fds = calloc((size_t)total, sizeof *fds), served = 0, turned_away = 0, rc = 0;
+    if (!fds)
+        return printf("out of memory\n"), 1;
+    for (int i = 0; i < total && rc == 0; i++) {
+        fds[i] = connect_to("127.0.0.1", port, NULL);
+        if (fds[i] < 0) {
+            turned_away++;
+            continue;
+        }
+        int v = one_message(fds[i], 64, (uint32_t)i, 1000);
+        if (v < 0)
+            rc = 1;
+        else if (v)
+            served++;
+        else
+            turned_away++;
+    }
+    for (int i = 0; i < total; i++)
+        if (fds[i] > 0)
+            close(fds[i]);
+    free(fds);
+    if (rc == 0)
+        printf("ok: %d served, %d turned away cleanly\n", served, turned_away);
+    return rc;
+}
+
+/* churn N [THREADS]: connections ending every way. */
+struct churn { int from, to, failed; };
+
+static void *churn_worker(void *arg)
+{
+    struct churn *c = arg;
+    uint8_t h[STREAM_REQ_LEN], buf[4096];
+    for (int i = c->from; i < c->to && !c->failed; i++) {
+        int fd = connect_to("127.0.0.1", port, NULL);
+        if (fd < 0) {
+            printf("connection %d: connect: %s\n", i, strerror(errno));
+            c->failed = 1;
+            break;
+        }
+        switch (i % 3) {
+        case 0:                            /* a whole message, then a close */
+            c->failed = one_message(fd, 1024, (uint32_t)i, 3000) != 1;
+            break;
+        case 1:                            /* an endless stream, reset after 4 KiB */
+            header(h, 1024, 0);
+            c->failed = write_all(fd, h, sizeof h) != 0 ||
+                        read_exact(fd, buf, sizeof buf, 3000) != (ssize_t)sizeof buf;
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            break;
+        case 2:                            /* half a header, then a close */
+            header(h, 1024, 1);
+            (void)send_nosignal(fd, h, sizeof h / 2, 0);
+            break;
+        }
+        if (c->failed)
+            printf("connection %d (kind %d) failed\n", i, i % 3);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int churn(int n, int t)
+{
+    if (n < 1 || t < 1 || t > 16)
+        return 2;
+    pthread_t tid[16];
+    struct churn cs[16];
+    int failed = 0, started = 0;
+    for (int i = 0; i < t; i++) {
+        cs[i] = (struct churn){.from = n * i / t, .to = n * (i + 1) / t};
+        if (pthread_create(&tid[i], NULL, churn_worker, &cs[i]) != 0)
+            break;
+        started++;
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(tid[i], NULL);
+        failed += cs[i].failed;
+    }
+    if (failed || started < t)
+        return printf("churn: some connections failed\n"), 1;
+    printf("ok: %d connections: whole messages, resets and half headers\n", n);
+    return 0;
+}
+
 #define USAGE "usage: part4_probe parser | -p PORT bad KIND | reset SIZE | " \
-              "close SIZE | noread MS | refused\n"
+              "close SIZE | noread MS | refused | admit TOTAL | churn N [THREADS]\n"
 
 int main(int argc, char **argv)
 {
@@ -242,6 +390,10 @@ int main(int argc, char **argv)
         return noread(parse_size(arg));
     if (!strcmp(cmd, "refused"))
         return refused();
+    if (!strcmp(cmd, "admit"))
+        return admit(atoi(arg));
+    if (!strcmp(cmd, "churn"))
+        return churn(atoi(arg), a + 2 < argc ? atoi(argv[a + 2]) : 4);
 usage:
     fprintf(stderr, USAGE);
     return 2;
