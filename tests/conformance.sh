@@ -296,7 +296,7 @@ wanted() { [[ -z "${SCENARIOS:-}" || " $SCENARIOS " == *" $1 "* ]]; }
 # tests/part4-copy-modes.sh.
 if has_trait stream; then
     for sc in $ALL_SCENARIOS; do
-        report na "$NAME" "$sc" "speaks the stream protocol, not echo: see tests/part4-copy-modes.sh"
+        report na "$NAME" "$sc" "speaks the stream protocol, not echo: tests/part4-copy-modes.sh runs the same scenarios in that protocol, for every mode"
     done
     exit 0
 fi

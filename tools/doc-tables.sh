@@ -13,7 +13,8 @@
 # tables, kept in DIR/full/). A single figure inside a sentence or a table
 # cell is written
 #     <!-- cell: part2_a 20 iterative -->4.01<!-- /cell -->
-# and filled with the median of that row and column of DIR/part2_a.md.
+# and filled with the median of that row and column of DIR/part2_a.md (a
+# column named with a space, "epoll req_per_s", is written epoll+req_per_s).
 #   --check   change nothing; exit 1 if a doc differs from what its
 #             results file gives (make test runs this)
 set -u
@@ -58,7 +59,7 @@ block() {
 cell() {
     local md="$results/$1.md"
     [[ -f "$md" ]] || { echo "(no $1)"; return; }
-    awk -F'|' -v row="$2" -v col="$3" '
+    awk -F'|' -v row="$2" -v col="${3//+/ }" '
         function trim(s) { gsub(/^ +| +$/, "", s); return s }
         !/^\|/ { next }
         !c { for (i = 2; i < NF; i++) if (trim($i) == col) c = i; if (!c) exit; next }
