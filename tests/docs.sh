@@ -22,6 +22,13 @@ else
         report fail docs "tables match their results files" "$out"
     fi
 
+    # A figure whose row, column or table is not in its results file.
+    if unfound=$(grep -Hn -- '-->(no [^<]*<!-- /cell -->' "$REPO"/README.md "$REPO"/docs/*.md); then
+        report fail docs "every figure in the text is found in its results file" "$unfound"
+    else
+        report pass docs "every figure in the text is found in its results file"
+    fi
+
     missing=() differ=() n=0
     for f in "$REPO"/docs/results/**/*.csv "$REPO"/docs/results/**/*.md; do
         [[ "$(basename "$f")" == README.md ]] && continue

@@ -69,7 +69,7 @@ cell() {
 
 # cells LINE: the line with every <!-- cell: ... --> figure filled in.
 cells() {
-    local line=$1 out="" re='<!-- cell: ([a-z0-9_/]+) ([^ ]+) ([^ ]+) -->'
+    local line=$1 out="" re='<!-- cell: ([a-z0-9_/-]+) ([^ ]+) ([^ ]+) -->'
     while [[ "$line" =~ $re ]]; do
         local marker=${BASH_REMATCH[0]} value
         value=$(cell "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}")
@@ -90,7 +90,7 @@ fill() {
             continue
         fi
         if [[ "$line" == *'<!-- cell: '* ]]; then cells "$line"; else printf '%s\n' "$line"; fi
-        if [[ "$line" =~ ^\<\!--\ results:\ ([a-z0-9_/]+)\ --\>$ ]]; then
+        if [[ "$line" =~ ^\<\!--\ results:\ ([a-z0-9_/-]+)\ --\>$ ]]; then
             name=${BASH_REMATCH[1]}
             block "$name" "$docdir"
             inside=1
