@@ -63,9 +63,12 @@ for n in "${ns[@]}"; do
     wait_ms=$(( n * (session_ms + 1000) + 10000 ))
     client=("$here/client" -p '{port}' -c "$n" -n "$session_requests" -s 64
             --think "$think_ms" --timeout "$wait_ms" --csv)
-    # Prefork and pool serve -w clients at a time: give them one per client.
+    # Prefork and pool serve -w clients at a time: give them one per client,
+    # and the pool a queue that holds a whole burst of arrivals (with the
+    # default 64 slots, 100 clients arriving at once overflow it before the
+    # workers have taken them, and the newest are turned away).
     prefork=("$here/server_prefork" -p 0 --idle-timeout 0 -w "$n")
-    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n")
+    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n" --queue "$n")
     bench_cell "model=iterative n=$n" iterative client
     bench_cell "model=fork n=$n" fork client
     bench_cell "model=thread n=$n" thread client
@@ -102,7 +105,7 @@ bench_table part2_c "Part 2 (c): N sessions held open and idle: the whole server
 for n in "${idle_ns[@]}"; do
     client=("$here/client" -p '{port}' -c "$n" -n 2 -s 64 --think "$idle_ms" --csv)
     prefork=("$here/server_prefork" -p 0 --idle-timeout 0 -w "$n")
-    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n")
+    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n" --queue "$n")
     bench_cell "model=fork n=$n" fork client
     bench_cell "model=thread n=$n" thread client
     bench_cell "model=thread-stack64k n=$n" thread_64k client
