@@ -11,7 +11,14 @@ PART := $(notdir $(CURDIR))
 OUT  := $(BUILD)/$(PART)
 BINS := $(PROGS:%=$(OUT)/%)
 
-all: $(BINS)
+all: $(BINS) helpers
+
+# A lesson's timing.sh needs the sampler (tools/) and its tests need the
+# probes (tests/): building a lesson builds them too, so that
+# `make -C partN-...` is all a reader has to type before either.
+helpers: $(COMMON_LIB)
+	@$(MAKE) --no-print-directory -C $(REPO)/tools
+	@$(MAKE) --no-print-directory -C $(REPO)/tests
 
 $(OUT)/%: %.c $(COMMON_LIB) | $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_LIB) $(LDLIBS)
@@ -26,5 +33,5 @@ test: all
 clean:
 	rm -f $(BINS) $(BINS:=.d)
 
-.PHONY: all test clean
+.PHONY: all helpers test clean
 -include $(BINS:=.d)
