@@ -17,6 +17,7 @@
  *              so the fields live in a small pool of message buffers.
  *   sendfile   the content sits in a memory file (memfd) written once;
  *              sendfile() moves it from the page cache to the socket.
+ *              The file is a second descriptor per connection.
  *
  * Each mode is one function: send_two_copy(), send_one_copy(),
  * send_zero_copy(), send_sendfile(). Everything else is the same for all.
@@ -132,7 +133,7 @@ struct conn {
     int ready;
     struct message msg;               /* two-copy, one-copy               */
     uint8_t *flat;                    /* two-copy: the one buffer         */
-    int memfd;                        /* sendfile                         */
+    int memfd, memfd_filled;          /* sendfile                         */
     struct zc_slot pool[POOL_MAX];    /* zero-copy                        */
     int nslots, zc_on;
     uint32_t next_id, expect_id;
@@ -400,29 +401,38 @@ static void release_content(struct conn *c)
     message_free(&c->msg);
     free(c->flat);
     c->flat = NULL;
-    if (c->memfd >= 0)
-        close(c->memfd);     /* in-flight pages stay valid: the socket holds them */
-    c->memfd = -1;
     for (int s = 0; s < c->nslots; s++)
         message_free(&c->pool[s].msg);
     c->nslots = 0;
     c->ready = 0;
 }
 
-static int make_memfd(struct conn *c)
+/* The connection's first memory file was taken when it was accepted (see
+ * start_connection). Content is written into a file once: new content goes
+ * into a new file, because the socket may still hold the old file's pages,
+ * and the old descriptor is closed only once the new one exists. */
+static const char *make_memfd(struct conn *c)
 {
-    c->memfd = memfd_create("part4-message", MFD_CLOEXEC);
-    if (c->memfd < 0 || ftruncate(c->memfd, (off_t)c->size) != 0)
-        return -1;
+    if (c->memfd_filled) {
+        int fresh = memfd_create("part4-message", MFD_CLOEXEC);
+        if (fresh < 0)
+            return strerror(errno);
+        close(c->memfd);     /* in-flight pages stay valid: the socket holds them */
+        c->memfd = fresh;
+    }
+    c->memfd_filled = 1;
+    if (ftruncate(c->memfd, (off_t)c->size) != 0)
+        return strerror(errno);
     off_t off = 0;
     for (int k = 0; k < c->msg.nfields; k++) {     /* the fields, one after another */
         const struct iovec *f = &c->msg.field[k];
-        if (pwrite(c->memfd, f->iov_base, f->iov_len, off) != (ssize_t)f->iov_len)
-            return -1;
+        ssize_t w = pwrite(c->memfd, f->iov_base, f->iov_len, off);
+        if (w != (ssize_t)f->iov_len)
+            return w < 0 ? strerror(errno) : "short write to the memory file";
         off += (off_t)f->iov_len;
     }
     message_free(&c->msg);                          /* the file is the content now */
-    return 0;
+    return NULL;
 }
 
 static const char *prepare_content(struct conn *c, const struct stream_request *rq)
@@ -436,22 +446,22 @@ static const char *prepare_content(struct conn *c, const struct stream_request *
     }
     release_content(c);
     c->tag = rq->tag, c->size = rq->size;
-    int fail = 0;
+    const char *no_memory = "out of memory for the message", *why = NULL;
     if (mode == ZERO_COPY) {
         int n = (int)(POOL_BYTES / rq->size);
         c->nslots = n < 2 ? 2 : n > POOL_MAX ? POOL_MAX : n;
         for (int s = 0; s < c->nslots; s++)
-            fail |= message_alloc(&c->pool[s].msg, rq->size, rq->tag);
-    } else {
-        fail = message_alloc(&c->msg, rq->size, rq->tag);
-        if (!fail && mode == TWO_COPY)
-            fail = !(c->flat = malloc(rq->size));
-        if (!fail && mode == SENDFILE)
-            fail = make_memfd(c);
+            if (message_alloc(&c->pool[s].msg, rq->size, rq->tag))
+                why = no_memory;
+    } else if (message_alloc(&c->msg, rq->size, rq->tag) ||
+               (mode == TWO_COPY && !(c->flat = malloc(rq->size)))) {
+        why = no_memory;
+    } else if (mode == SENDFILE) {
+        why = make_memfd(c);
     }
-    if (fail) {
+    if (why) {
         release_content(c);
-        return "out of memory for the message";
+        return why;
     }
     c->ready = 1;
     return NULL;
@@ -635,6 +645,8 @@ static void *serve_connection(void *arg)
     log_conn(c->o, c->fd, &c->st, why);
     close(c->fd);
     release_content(c);
+    if (c->memfd >= 0)
+        close(c->memfd);
     add_totals(c);
     free(c);
     return NULL;
@@ -650,6 +662,18 @@ static void start_connection(int fd, const struct sockaddr_storage *peer,
         return;
     }
     c->fd = fd, c->o = o, c->memfd = -1;
+    /* sendfile needs a second descriptor per connection. Take it now, so
+     * that a server out of descriptors turns this client away at once, as
+     * the accept loop does, instead of failing its first request halfway. */
+    if (mode == SENDFILE && (c->memfd = memfd_create("part4-message", MFD_CLOEXEC)) < 0) {
+        static double last;
+        log_ratelimited(&last, "%s: no descriptor for a memory file (%s): turning "
+                        "clients away\n", o->name, strerror(errno));
+        close(fd);
+        free(c);
+        refused++;
+        return;
+    }
     conn_stats_start(&c->st, peer);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -12,6 +12,8 @@
  *                                      each served or turned away within 1 s
  *   part4_probe -p PORT churn N [T]    N connections from T threads, ending
  *                                      gracefully, by reset, or mid-header
+ *   part4_probe -p PORT retag          one connection, requests of other sizes
+ *                                      and tags sent at once: every byte right
  *
  * Prints what it saw; exits 0 when the server behaved, 1 otherwise.
  */
@@ -362,8 +364,65 @@ static int churn(int n, int t)
     return 0;
 }
 
+/* retag: one connection, requests for other sizes and tags all sent at
+ * once, so that the server prepares new content while the previous
+ * messages may still be in flight (zero-copy's pinned buffers, sendfile's
+ * file pages). Every message must carry its own tag and sequence number. */
+static int retag(void)
+{
+    static const struct { uint32_t size, tag, count; } plan[] = {
+        {262144, 1, 4}, {1024, 2, 3}, {262144, 1, 2}, {65536, 3, 3}, {16, 4, 5},
+        {262144, 5, 2}};
+    enum { STEPS = sizeof plan / sizeof plan[0], BIG = 262144 };
+    uint8_t h[STREAM_REQ_LEN], reply[STREAM_REPLY_LEN];
+    uint8_t *got = malloc(BIG), *want = malloc(BIG);
+    int fd = connect_or_die(), rc = 0;
+    uint32_t tlen;
+    for (int k = 0; k < STEPS && got && want; k++) {
+        struct stream_request rq = {.version = STREAM_VERSION, .size = plan[k].size,
+                                    .tag = plan[k].tag, .count = plan[k].count};
+        stream_encode_request(h, &rq);
+        if (write_all(fd, h, sizeof h) != 0) {
+            printf("send: %s\n", strerror(errno));
+            rc = 1;
+            break;
+        }
+    }
+    uint64_t seq = 0;
+    for (int k = 0; k < STEPS && rc == 0 && got && want; k++) {
+        if (read_exact(fd, reply, sizeof reply, 3000) != (ssize_t)sizeof reply ||
+            stream_parse_reply(reply, &tlen) != 1) {
+            printf("request %d: no S4OK reply\n", k);
+            rc = 1;
+        }
+        for (uint32_t m = 0; m < plan[k].count && rc == 0; m++, seq++) {
+            size_t size = plan[k].size;
+            stream_fill(want, size, plan[k].tag, 0);
+            stream_stamp(want, size, seq);
+            if (read_exact(fd, got, size, 3000) != (ssize_t)size) {
+                printf("request %d, message %u: short or late\n", k, m);
+                rc = 1;
+            } else if (memcmp(got, want, size) != 0) {
+                printf("request %d, message %u: wrong bytes (tag %u, seq %llu)\n", k, m,
+                       plan[k].tag, (unsigned long long)seq);
+                rc = 1;
+            }
+        }
+    }
+    close(fd);
+    if (!got || !want)
+        printf("out of memory\n"), rc = 1;
+    free(got);
+    free(want);
+    if (rc == 0)
+        printf("ok: %d requests, %llu messages, each with its own tag and number\n",
+               (int)STEPS, (unsigned long long)seq);
+    return rc;
+}
+
 #define USAGE "usage: part4_probe parser | -p PORT bad KIND | reset SIZE | " \
-              "close SIZE | noread MS | refused | admit TOTAL | churn N [THREADS]\n"
+              "close SIZE | noread MS | refused | admit TOTAL | churn N [THREADS] | " \
+              "retag\n"
 
 int main(int argc, char **argv)
 {
@@ -380,7 +439,7 @@ int main(int argc, char **argv)
     install_signal_handlers();
     if (!strcmp(cmd, "parser"))
         return parser_checks();
-    if (!port || (!arg && strcmp(cmd, "refused")))
+    if (!port || (!arg && strcmp(cmd, "refused") && strcmp(cmd, "retag")))
         goto usage;
     if (!strcmp(cmd, "bad"))
         return bad(arg);
@@ -392,6 +451,8 @@ int main(int argc, char **argv)
         return refused();
     if (!strcmp(cmd, "admit"))
         return admit(atoi(arg));
+    if (!strcmp(cmd, "retag"))
+        return retag();
     if (!strcmp(cmd, "churn"))
         return churn(atoi(arg), a + 2 < argc ? atoi(argv[a + 2]) : 4);
 usage:
