@@ -14,6 +14,7 @@ column that has the unit of the first; error bars from min to max.
 """
 import csv
 import sys
+import textwrap
 
 import matplotlib
 
@@ -102,7 +103,8 @@ def plot(long_path, png_path):
     name = values[0] if has_cols or len(pick) == 1 else "value"
     ax.set_ylabel(name + (" (%s)" % UNIT_WORDS.get(u, u) if u else ""))
     ax.set_ylim(bottom=0)
-    ax.set_title(meta.get("title", ""), fontsize=10)
+    # Long titles are wrapped: one line of them runs off the figure.
+    ax.set_title("\n".join(textwrap.wrap(meta.get("title", ""), 90)), fontsize=10)
     ax.grid(True, alpha=0.3)
     if nseries > 1 or has_cols:
         ax.legend(title=meta.get("cols") or None, fontsize=8)
