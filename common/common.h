@@ -192,6 +192,11 @@ int connect_to(const char *addr, int port, const char *src);
 /* Parse "64", "16K", "8M", "1G" (powers of 1024). -1 on error. */
 long long parse_size(const char *s);
 
+/* A client's numeric option: parse_size(s) within [min, max], or say why,
+ * print usage() to stderr and exit 2 (for command-line parsing only). */
+long long option_number(const char *s, long long min, long long max,
+                        void (*usage)(FILE *));
+
 /* One request of the echo protocol: send `size` bytes of the pattern for
  * (conn, req) and read the same bytes back, checking each. It reads while
  * it writes, so a request larger than the socket buffers cannot deadlock.

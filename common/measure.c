@@ -188,6 +188,18 @@ long long parse_size(const char *s)
     return v << shift;
 }
 
+long long option_number(const char *s, long long min, long long max,
+                        void (*usage)(FILE *))
+{
+    long long v = parse_size(s);
+    if (v < min || v > max) {
+        fprintf(stderr, "client: bad number '%s' (from %lld to %lld)\n", s, min, max);
+        usage(stderr);
+        exit(2);
+    }
+    return v;
+}
+
 /* ---- client summary ----------------------------------------------------- */
 
 void run_summary_init(struct run_summary *s, const char *tool)

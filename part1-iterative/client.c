@@ -111,17 +111,6 @@ static void usage(FILE *f)
         "  -h              this help\n", DEFAULT_PORT);
 }
 
-static long long number(const char *s, long long min, long long max)
-{
-    long long v = parse_size(s);
-    if (v < min || v > max) {
-        fprintf(stderr, "client: bad number: %s\n", s);
-        usage(stderr);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     enum { THINK = 1000, TIMEOUT, CSV };
@@ -140,12 +129,12 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "a:p:n:s:c:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': cfg.addr = optarg; break;
-        case 'p': cfg.port = (int)number(optarg, 1, 65535); break;
-        case 'n': cfg.requests = (long)number(optarg, 1, 1000000000); break;
-        case 's': cfg.size = number(optarg, 1, 1LL << 32); break;
-        case 'c': cfg.sessions = (int)number(optarg, 1, 10000); break;
-        case THINK: cfg.think_ms = (int)number(optarg, 0, 3600000); break;
-        case TIMEOUT: cfg.timeout_ms = (int)number(optarg, 1, 3600000); break;
+        case 'p': cfg.port = (int)option_number(optarg, 1, 65535, usage); break;
+        case 'n': cfg.requests = (long)option_number(optarg, 1, 1000000000, usage); break;
+        case 's': cfg.size = option_number(optarg, 1, 1LL << 32, usage); break;
+        case 'c': cfg.sessions = (int)option_number(optarg, 1, 10000, usage); break;
+        case THINK: cfg.think_ms = (int)option_number(optarg, 0, 3600000, usage); break;
+        case TIMEOUT: cfg.timeout_ms = (int)option_number(optarg, 1, 3600000, usage); break;
         case CSV: cfg.csv = 1; break;
         case 'h': usage(stdout); return 0;
         default:

@@ -617,17 +617,6 @@ static void usage(FILE *f)
         "  -h              this help\n", DEFAULT_PORT, PER_SRC);
 }
 
-static long long number(const char *s, long long min, long long max)
-{
-    long long v = parse_size(s);
-    if (v < min || v > max) {
-        fprintf(stderr, "client: bad number: %s\n", s);
-        usage(stderr);
-        exit(2);
-    }
-    return v;
-}
-
 static void parse(struct config *cfg, int argc, char **argv)
 {
     enum { THINK = 1000, RAMP, IDLE, SRC, PROCS, TIMEOUT, LOG, CSV, FAILOK };
@@ -644,18 +633,21 @@ static void parse(struct config *cfg, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "a:p:c:t:n:d:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': cfg->addr = optarg; break;
-        case 'p': cfg->port = (int)number(optarg, 1, 65535); break;
-        case 'c': cfg->conns = (int)number(optarg, 1, 10000000); break;
-        case 't': cfg->threads = (int)number(optarg, 1, 256); break;
-        case 'n': cfg->requests = (long)number(optarg, 0, 1000000000); n_set = 1; break;
-        case 'd': cfg->duration_s = (int)number(optarg, 1, 86400); break;
-        case 's': cfg->size = (size_t)number(optarg, 1, 1LL << 30); break;
-        case THINK: cfg->think_ms = (int)number(optarg, 0, 3600000); break;
-        case RAMP: cfg->ramp_ms = (int)number(optarg, 0, 3600000); break;
+        case 'p': cfg->port = (int)option_number(optarg, 1, 65535, usage); break;
+        case 'c': cfg->conns = (int)option_number(optarg, 1, 10000000, usage); break;
+        case 't': cfg->threads = (int)option_number(optarg, 1, 256, usage); break;
+        case 'n':
+            cfg->requests = (long)option_number(optarg, 0, 1000000000, usage);
+            n_set = 1;
+            break;
+        case 'd': cfg->duration_s = (int)option_number(optarg, 1, 86400, usage); break;
+        case 's': cfg->size = (size_t)option_number(optarg, 1, 1LL << 30, usage); break;
+        case THINK: cfg->think_ms = (int)option_number(optarg, 0, 3600000, usage); break;
+        case RAMP: cfg->ramp_ms = (int)option_number(optarg, 0, 3600000, usage); break;
         case IDLE: cfg->idle = 1; break;
-        case SRC: cfg->n_src = (int)number(optarg, 1, 254); break;
-        case PROCS: cfg->procs = (int)number(optarg, 1, 256); break;
-        case TIMEOUT: cfg->timeout_ms = (int)number(optarg, 1, 3600000); break;
+        case SRC: cfg->n_src = (int)option_number(optarg, 1, 254, usage); break;
+        case PROCS: cfg->procs = (int)option_number(optarg, 1, 256, usage); break;
+        case TIMEOUT: cfg->timeout_ms = (int)option_number(optarg, 1, 3600000, usage); break;
         case LOG: cfg->log_path = optarg; break;
         case CSV: cfg->csv = 1; break;
         case FAILOK: cfg->failures_ok = 1; break;

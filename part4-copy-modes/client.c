@@ -355,17 +355,6 @@ static void usage(FILE *f)
         DEFAULT_PORT);
 }
 
-static long long number(const char *s, long long lo, long long hi, const char *what)
-{
-    long long v = parse_size(s);
-    if (v < lo || v > hi) {
-        fprintf(stderr, "client: bad %s: %s\n", what, s);
-        usage(stderr);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     struct config cfg = {.addr = "127.0.0.1", .port = DEFAULT_PORT, .threads = 1,
@@ -381,10 +370,10 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "a:p:c:s:n:d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': cfg.addr = optarg; break;
-        case 'p': cfg.port = (int)number(optarg, 1, 65535, "port"); break;
-        case 'c': cfg.threads = (int)number(optarg, 1, 4096, "thread count"); break;
-        case 's': cfg.size = number(optarg, 1, STREAM_MAX_SIZE, "size"); break;
-        case 'n': cfg.count = number(optarg, 1, 1LL << 40, "count"); break;
+        case 'p': cfg.port = (int)option_number(optarg, 1, 65535, usage); break;
+        case 'c': cfg.threads = (int)option_number(optarg, 1, 4096, usage); break;
+        case 's': cfg.size = option_number(optarg, 1, STREAM_MAX_SIZE, usage); break;
+        case 'n': cfg.count = option_number(optarg, 1, 1LL << 40, usage); break;
         case 'd': cfg.duration = atof(optarg);
                   if (cfg.duration <= 0 || cfg.duration > 86400) {
                       fprintf(stderr, "client: bad duration: %s\n", optarg);
@@ -393,9 +382,9 @@ int main(int argc, char **argv)
                   break;
         case O_LAT: cfg.latency = 1; break;
         case O_CHECK: cfg.check = 1; break;
-        case O_RCVBUF: cfg.rcvbuf = (int)number(optarg, 1, 1 << 30, "rcvbuf"); break;
-        case O_PAUSE: cfg.pause_us = (int)number(optarg, 0, 10000000, "pause"); break;
-        case O_TIMEOUT: cfg.timeout_ms = (int)number(optarg, 1, 3600000, "timeout"); break;
+        case O_RCVBUF: cfg.rcvbuf = (int)option_number(optarg, 1, 1 << 30, usage); break;
+        case O_PAUSE: cfg.pause_us = (int)option_number(optarg, 0, 10000000, usage); break;
+        case O_TIMEOUT: cfg.timeout_ms = (int)option_number(optarg, 1, 3600000, usage); break;
         case O_CSV: cfg.csv = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
