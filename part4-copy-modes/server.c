@@ -600,6 +600,8 @@ static void zc_finish(struct conn *c)
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t all_done = PTHREAD_COND_INITIALIZER;
 static int active;
+/* refused: clients turned away, at --max-conns or (sendfile) for want of a
+ * descriptor for their memory file. */
 static unsigned long connections, refused, accept_errors, thread_errors;
 static unsigned long long total_messages, total_bytes, total_requests;
 static struct zc_counters zc_total;

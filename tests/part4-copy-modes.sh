@@ -20,10 +20,11 @@
 #     churn (10,000 connections ending gracefully, by reset or mid-header:
 #     descriptors and threads back exactly); new sizes and tags pipelined
 #     on one connection, so that content is replaced while the old may be
-#     in flight (caught, by hand: zero-copy freeing its buffers without
-#     waiting for completions, sendfile rewriting its file); a storm of SIGUSR1 and SIGCHLD
-#     at 1 kHz during traffic; and, once, the default bind (127.0.0.1
-#     only) and a restart on the same port while connections are open.
+#     in flight (it caught, by hand, zero-copy freeing its buffers without
+#     waiting for completions and sendfile rewriting its file); a storm of
+#     SIGUSR1 and SIGCHLD at 1 kHz during traffic; and, once, the default
+#     bind (127.0.0.1 only) and a restart on the same port while
+#     connections are open.
 set -u
 . "$(dirname "$0")/lib.sh"
 help_if_asked "$@"
