@@ -73,7 +73,7 @@ add_model epoll_et "$here/server_epoll" -e
 add_model epoll_workers "$here/server_epoll_workers" -w "$cores"
 add_model epoll_reuseport "$here/server_epoll_workers" -w "$cores" --reuseport
 if "$here/server_uring" -h >/dev/null 2>&1 &&
-   ! timeout 1 "$here/server_uring" -p 0 2>&1 >/dev/null | grep -q "not available"; then
+   ! timeout -k 5 1 "$here/server_uring" -p 0 2>&1 >/dev/null | grep -q "not available"; then
     add_model uring "$here/server_uring"
 else
     echo "timing.sh: io_uring is not available here: model uring skipped" >&2

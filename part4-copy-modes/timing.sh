@@ -111,7 +111,7 @@ perf_counters() {
         done
         echo "== mode=$mode" >>"$out"
         if [[ -n "$port" ]]; then
-            timeout 30 perf stat -e cycles,instructions,cache-misses,LLC-load-misses,task-clock \
+            timeout -k 5 30 perf stat -e cycles,instructions,cache-misses,LLC-load-misses,task-clock \
                 -p "$pid" -- "${pin_cli[@]}" "$here/client" -p "$port" -s 64K -d "$secs" \
                 >/dev/null 2>>"$out" || echo "(perf stat failed)" >>"$out"
         fi

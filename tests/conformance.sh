@@ -30,16 +30,7 @@ still_serves_without_leak() {
 # lazily on its first connection is counted in it.
 warm_baseline() {
     probe integrity 1 >/dev/null || { echo "first client failed"; return 1; }
-    # The server closes that client's descriptor a moment after the client
-    # has gone (much later under a sanitizer): count once the number settles.
-    local prev=-1 now i
-    for ((i = 0; i < 40; i++)); do
-        now=$(fd_count "$SRV_PID")
-        [[ "$now" == "$prev" ]] && break
-        prev=$now
-        sleep 0.1
-    done
-    echo "$now"
+    settled_fd_count "$SRV_PID"
 }
 
 sc_integrity() {
@@ -237,7 +228,7 @@ sc_sigterm() {
 
 # run SCENARIO [SERVER-FLAGS...]: a fresh server, the scenario, a clean stop.
 run() {
-    local sc=$1 fn rc
+    local sc=$1 fn rc t0=$SECONDS
     fn="sc_${1//-/_}"
     shift
     if ! start_server "${LAUNCH[@]}" "${CMD[@]}" -p 0 "$@"; then
@@ -265,6 +256,8 @@ run() {
         report fail "$NAME" "$sc" "$(printf '%s' "$WHY" | tr '\n' ' ' | cut -c1-300)"
     fi
     cleanup_server_files
+    [[ -n "${TEST_TIMES:-}" ]] && echo "time $NAME: $sc $((SECONDS - t0)) s" >&2
+    return 0
 }
 
 LAUNCH=()   # a command put before the server's (prlimit, for emfile)
@@ -303,7 +296,7 @@ fi
 # Trait io_uring: a server that needs io_uring says "io_uring is not available"
 # and exits when the kernel refuses it; then every scenario is not applicable.
 if has_trait io_uring; then
-    why=$(timeout 1 "${CMD[@]}" -p 0 2>&1 >/dev/null | grep -m1 "io_uring is not available")
+    why=$(timeout -k 5 1 "${CMD[@]}" -p 0 2>&1 >/dev/null | grep -m1 "io_uring is not available")
     if [[ -n "$why" ]]; then
         for sc in $ALL_SCENARIOS; do
             report na "$NAME" "$sc" "$why"

@@ -71,9 +71,9 @@ help_of() {   # sets HELP[$1] and HELP_RC[$1]
     local prog=$1 out rc
     [[ -n "${HELP_RC[$prog]+x}" ]] && return
     if head -c 4 "$prog" | grep -q 'ELF'; then
-        out=$(timeout 5 "$prog" -h 2>&1 </dev/null); rc=$?
+        out=$(timeout -k 5 5 "$prog" -h 2>&1 </dev/null); rc=$?
     else
-        out=$(timeout 5 "$prog" --help 2>&1 </dev/null); rc=$?
+        out=$(timeout -k 5 5 "$prog" --help 2>&1 </dev/null); rc=$?
     fi
     HELP[$prog]=$out
     HELP_RC[$prog]=$rc
@@ -176,7 +176,7 @@ check_simple() {
                 esac
             done
             if [[ ! -d "$dir" ]]; then fail "make -C: no directory $dir"; return; fi
-            if ! timeout 30 make -n -C "$dir" "${targets[@]}" >/dev/null 2>&1; then
+            if ! timeout -k 5 30 make -n -C "$dir" "${targets[@]}" >/dev/null 2>&1; then
                 fail "make -n ${targets[*]} fails in ${dir#"$REPO"/}"
             fi
             return ;;

@@ -475,7 +475,30 @@ static int sc_reset_early(int argc, char **argv)
  * `waiting-ok` says the server has a waiting room of its own (a pool's
  * queue: accepted, waiting for a worker). With SERVED, exactly that many
  * must be admitted (the connection cap).
+ *
+ * With waiting-ok, a client not answered at once is set aside and the next
+ * one connects; at the end every set-aside client is given the rest of its
+ * second, all of them together, so that a queue of 60 costs one second of
+ * waiting instead of sixty.
  */
+enum admit_outcome { ADMITTED, REFUSED, PENDING, BROKEN };
+
+/* admit_answer: what client i's connection shows within wait_ms. */
+static enum admit_outcome admit_answer(int fd, int i, int wait_ms)
+{
+    uint8_t got[100];
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, wait_ms) <= 0)
+        return PENDING;
+    ssize_t r = recv(fd, got, sizeof got, MSG_WAITALL);
+    if (r == (ssize_t)sizeof got && payload_check(got, sizeof got, (uint32_t)i, 0, 0) < 0)
+        return ADMITTED;
+    if (r <= 0)
+        return REFUSED;
+    printf("client %d: a partial or wrong echo (%zd bytes)\n", i, r);
+    return BROKEN;
+}
+
 static int sc_admit(int argc, char **argv)
 {
     int waiting_ok = argc > 0 && strcmp(argv[0], "waiting-ok") == 0;
@@ -486,47 +509,49 @@ static int sc_admit(int argc, char **argv)
     int total = atoi(argv[0]), want = argc == 2 ? atoi(argv[1]) : -1;
     if (total < 1 || total > 10000)
         return 2;
-    int *fds = calloc((size_t)total, sizeof *fds), admitted = 0, refused = 0, waiting = 0;
-    int rc = 0;
-    if (!fds)
+    int *fds = calloc((size_t)total, sizeof *fds);
+    double *sent_at = calloc((size_t)total, sizeof *sent_at);
+    enum admit_outcome *outcome = calloc((size_t)total, sizeof *outcome);
+    int admitted = 0, refused = 0, waiting = 0, rc = 0;
+    if (!fds || !sent_at || !outcome) {
+        free(fds), free(sent_at), free(outcome);
         return fail("%s", "out of memory");
-    for (int i = 0; i < total; i++) {
-        uint8_t req[100], got[100];
+    }
+    for (int i = 0; i < total && rc == 0; i++) {
+        uint8_t req[100];
+        outcome[i] = REFUSED;             /* refused at connect: turned away too */
         fds[i] = connect_to(addr, port, NULL);
-        if (fds[i] < 0) {                 /* refused at connect: turned away too */
-            refused++;
+        if (fds[i] < 0)
             continue;
-        }
         payload_fill(req, sizeof req, (uint32_t)i, 0, 0);
-        if (send_nosignal(fds[i], req, sizeof req, 0) != (ssize_t)sizeof req) {
-            refused++;
+        if (send_nosignal(fds[i], req, sizeof req, 0) != (ssize_t)sizeof req)
             continue;
-        }
-        struct pollfd p = {.fd = fds[i], .events = POLLIN};
-        if (poll(&p, 1, 1000) <= 0) {
-            if (waiting_ok) {
-                waiting++;
-                continue;
-            }
+        sent_at[i] = now_sec();
+        outcome[i] = admit_answer(fds[i], i, waiting_ok ? 50 : 1000);
+        if (outcome[i] == PENDING && !waiting_ok) {
             printf("client %d: neither served nor turned away within 1 s\n", i);
             rc = 1;
-            break;
         }
-        ssize_t r = recv(fds[i], got, sizeof got, MSG_WAITALL);
-        if (r == (ssize_t)sizeof got && payload_check(got, sizeof got, (uint32_t)i, 0, 0) < 0)
-            admitted++;
-        else if (r <= 0)
-            refused++;
-        else {
-            printf("client %d: a partial or wrong echo (%zd bytes)\n", i, r);
+        if (outcome[i] == BROKEN)
             rc = 1;
-            break;
-        }
     }
-    for (int i = 0; i < total; i++)
+    /* Every set-aside client gets at least one second from its request. */
+    for (int i = 0; i < total && rc == 0; i++) {
+        if (outcome[i] != PENDING)
+            continue;
+        int left_ms = (int)((sent_at[i] + 1.0 - now_sec()) * 1000);
+        outcome[i] = admit_answer(fds[i], i, left_ms > 0 ? left_ms : 0);
+        if (outcome[i] == BROKEN)
+            rc = 1;
+    }
+    for (int i = 0; i < total; i++) {
+        admitted += outcome[i] == ADMITTED;
+        refused += outcome[i] == REFUSED;
+        waiting += outcome[i] == PENDING;
         if (fds[i] > 0)
             close(fds[i]);
-    free(fds);
+    }
+    free(fds), free(sent_at), free(outcome);
     if (rc == 0 && want >= 0 && admitted != want) {
         printf("%d admitted, %d turned away; expected %d admitted\n", admitted, refused, want);
         return 1;

@@ -121,6 +121,22 @@ wait_until() {
     return 1
 }
 
+# settled_fd_count PID: the process's descriptor count once it has stopped
+# changing (three equal readings 100 ms apart, 4 s at most). A server closes
+# a departed client's descriptor a moment after the client has gone, much
+# later under a sanitizer or on a loaded machine: a baseline read too early
+# counts it.
+settled_fd_count() {
+    local prev=-1 now same=0 i
+    for ((i = 0; i < 40 && same < 2; i++)); do
+        now=$(fd_count "$1")
+        if [[ "$now" == "$prev" ]]; then same=$((same + 1)); else same=0; fi
+        prev=$now
+        sleep 0.1
+    done
+    echo "$now"
+}
+
 fds_are() { [[ "$(fd_count "$1")" -eq "$2" ]]; }
 threads_are() { [[ "$(thread_count "$1")" -eq "$2" ]]; }
 

@@ -48,7 +48,7 @@ fork_reaps_500() {
     local base
     p2 churn 1 >/dev/null || return 1       # the baseline counts what the
     wait_until 2 no_children_left           # first client makes it open
-    base=$(fd_count "$SRV_PID")
+    base=$(settled_fd_count "$SRV_PID")
     p2 churn 500 4 || return 1
     wait_until 3 no_children_left ||
         { echo "$(zombie_count "$SRV_PID") zombies, $(child_count "$SRV_PID") children left"; return 1; }

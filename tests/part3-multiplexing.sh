@@ -26,8 +26,8 @@ failed()    { sed -n 's/^client: \([0-9]*\) connections (\([0-9]*\) failed).*/\2
 URING_NA=""
 uring_check() {
     local out
-    out=$(timeout 5 "$P3/server_uring" -p 0 -h 2>&1 >/dev/null; \
-          timeout 2 "$P3/server_uring" -p 0 2>&1 >/dev/null)
+    out=$(timeout -k 5 5 "$P3/server_uring" -p 0 -h 2>&1 >/dev/null; \
+          timeout -k 5 2 "$P3/server_uring" -p 0 2>&1 >/dev/null)
     if grep -q "io_uring is not available" <<<"$out"; then
         URING_NA=$(grep -m1 "io_uring is not available" <<<"$out")
     fi

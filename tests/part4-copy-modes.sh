@@ -38,8 +38,8 @@ MODES=(two-copy one-copy zero-copy sendfile)
 # If this script is interrupted, take its server (only ours, by pid) along.
 trap '[[ -n "$SRV_PID" ]] && kill -KILL "$SRV_PID" 2>/dev/null' EXIT
 
-client() { timeout 60 "$CLIENT" -p "$SRV_PORT" --timeout 5000 "$@" 2>&1; }
-p4probe() { timeout 30 "$P4PROBE" -p "$SRV_PORT" "$@" 2>&1; }
+client() { timeout -k 5 60 "$CLIENT" -p "$SRV_PORT" --timeout 5000 "$@" 2>&1; }
+p4probe() { timeout -k 5 30 "$P4PROBE" -p "$SRV_PORT" "$@" 2>&1; }
 
 # check NAME COMMAND...: PASS when the command succeeds, FAIL with its output.
 check() {
@@ -122,8 +122,7 @@ done
 # ---- bad requests and faults (one server, after each: still serving) -------
 if start_server "$SERVER" -p 0 --mode zero-copy --idle-timeout 1 --max-conns 4; then
     client -s 1K -n 10 --check >/dev/null
-    sleep 0.2
-    base=$(fd_count "$SRV_PID")
+    base=$(settled_fd_count "$SRV_PID")
     serves_without_leak() {
         client -s 4K -n 100 --check >/dev/null || { echo "a fresh client failed"; return 1; }
         wait_until 3 fds_are "$SRV_PID" "$base" ||
@@ -194,9 +193,8 @@ emfile_ok() {
 churn_ok() {
     local base threads out
     client -s 1K -n 10 --check >/dev/null || { echo "a first client failed"; return 1; }
-    sleep 0.2
-    base=$(fd_count "$SRV_PID") threads=$(thread_count "$SRV_PID")
-    out=$(timeout 120 "$P4PROBE" -p "$SRV_PORT" churn 10000 4 2>&1) || { echo "$out"; return 1; }
+    base=$(settled_fd_count "$SRV_PID") threads=$(thread_count "$SRV_PID")
+    out=$(timeout -k 5 120 "$P4PROBE" -p "$SRV_PORT" churn 10000 4 2>&1) || { echo "$out"; return 1; }
     wait_until 10 fds_are "$SRV_PID" "$base" ||
         { echo "descriptors $(fd_count "$SRV_PID") after churn, baseline $base"; return 1; }
     wait_until 10 threads_are "$SRV_PID" "$threads" ||

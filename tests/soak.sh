@@ -29,7 +29,7 @@ while read -r name traits cmd; do
         continue
     fi
     "$PROBE" -p "$SRV_PORT" integrity 1 >/dev/null
-    base_fds=$(fd_count "$SRV_PID")
+    base_fds=$(settled_fd_count "$SRV_PID")
     out=$(mktemp)
     "$PROBE" -p "$SRV_PORT" soak "$SECONDS_WANTED" "$CONNS" >"$out" 2>&1 &
     client=$!

@@ -156,7 +156,7 @@ else
     "$tree_bin" -w -m 40 -r 300 -b 200 -H 400 -f 10 2>"$tmp/tree.err" &
     tp=$!
     mypids="$mypids $tp"
-    timeout 30 "$ps_bin" -p "$tp" -i 50 -v >"$tmp/ps1.out" 2>"$tmp/ps1.err" &
+    timeout -k 5 30 "$ps_bin" -p "$tp" -i 50 -v >"$tmp/ps1.out" 2>"$tmp/ps1.err" &
     sp=$!
     mypids="$mypids $sp"
     wait_for 5 test -s "$tmp/ps1.err" || true
@@ -185,7 +185,7 @@ else
     "$tree_bin" -w -m 0 -r 400 -b 0 -H 100 -f 0 2>>"$tmp/tree.err" &
     tp=$!
     mypids="$mypids $tp"
-    timeout 30 "$ps_bin" -p "$tp" -i 50 -v >"$tmp/ps2.out" 2>"$tmp/ps2.err" &
+    timeout -k 5 30 "$ps_bin" -p "$tp" -i 50 -v >"$tmp/ps2.out" 2>"$tmp/ps2.err" &
     sp=$!
     mypids="$mypids $sp"
     wait_for 5 test -s "$tmp/ps2.err" || true
@@ -218,7 +218,7 @@ else
         bash -c '[[ $1 == *" threads=1 children=0 "* && $1 == cpu_s=0.00* ]]' _ "$line"
     # -t bounds the duration.
     t0=$(now_ms)
-    line=$(timeout 10 "$ps_bin" -p "$slp" -t 1 2>/dev/null)
+    line=$(timeout -k 5 10 "$ps_bin" -p "$slp" -t 1 2>/dev/null)
     t1=$(now_ms)
     ok=0
     [ $((t1 - t0)) -ge 900 ] && [ $((t1 - t0)) -lt 5000 ] && ok=1
