@@ -627,17 +627,15 @@ def plot_spec(spec, csv_path, png_path, meta):
             ax.set_ylabel("")
             ax.tick_params(labelleft=True)
     legend_ax = axes[len(panels)] if spec.get("legend_panel") else None
-    below = len(panels) > 1 and legend_ax is None
-    nlabels = len({label for ax in axes[:len(panels)]
-                   for label in ax.get_legend_handles_labels()[1]})
+    # Several panels without a legend cell: the legend goes under them.
+    names = {label for ax in axes[:len(panels)]
+             for label in ax.get_legend_handles_labels()[1] if label}
     legend_in = 0
-    if below and nlabels:
-        names = [label for ax in axes[:len(panels)]
-                 for label in ax.get_legend_handles_labels()[1]]
-        legend_in = LEGEND_ROW_IN * math.ceil(nlabels / legend_columns(names)) + 0.1
+    if len(panels) > 1 and legend_ax is None and names:
+        rows = math.ceil(len(names) / legend_columns(names))
+        legend_in = LEGEND_ROW_IN * rows + 0.1
     legend_for(fig, axes[:len(panels)], legend_ax, spec.get("legend_panel"),
-               FOOTER_IN,
-               panels[0].get("legend", {}))
+               FOOTER_IN, panels[0].get("legend", {}))
     finish(fig, meta, FOOTER_IN + legend_in)
     fig.savefig(png_path, dpi=DPI)
     plt.close(fig)
