@@ -3,12 +3,12 @@
 #
 #   tools/plot.sh [--text] [DIR | TABLE.csv ...]     (default DIR: <repo>/results)
 #
-# For every TABLE.csv (raw runs written by tools/bench.sh) it computes the
-# medians with tools/stats.awk and draws TABLE.png beside it with
-# tools/plot.py: x = the rows key, one line per cols value, y = the first
-# value column, error bars min to max. It uses the first python that can
-# import matplotlib: $PLOT_PYTHON, python3 on PATH, /usr/bin/python3.
-# Without one, or with --text, it prints a text bar chart of each table.
+# For every TABLE.csv (raw runs written by tools/bench.sh) it draws
+# TABLE.png beside it with tools/plot.py, the way that table's lesson reads
+# it (plot.py's FIGURES table; medians from tools/stats.awk, error bars min
+# to max). It uses the first python that can import matplotlib:
+# $PLOT_PYTHON, python3 on PATH, /usr/bin/python3. Without one, or with
+# --text, it prints a text bar chart of each table.
 set -u
 
 tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -70,14 +70,10 @@ fi
 
 status=0
 if [ -n "$py" ]; then
-    tmp=$(mktemp -d "${TMPDIR:-/tmp}/plot.XXXXXX") || exit 1
-    trap 'rm -rf -- "$tmp"' EXIT
     pairs=()
-    i=0
     for f in "${files[@]}"; do
-        i=$((i + 1))
-        if awk -F, -v mode=long -f "$tools_dir/stats.awk" "$f" >"$tmp/$i.long"; then
-            pairs+=("$tmp/$i.long" "${f%.csv}.png")
+        if awk -F, -v mode=long -f "$tools_dir/stats.awk" "$f" >/dev/null; then
+            pairs+=("$f" "${f%.csv}.png")
         else
             printf 'plot.sh: %s: not a results table, skipped\n' "$f" >&2
             status=1
