@@ -50,17 +50,20 @@ fi
 declare -A MED=()
 ROWS=() COLS=()
 
-# load DIR TABLE: 1 when DIR has no TABLE.csv.
+# load DIR TABLE: 1 when DIR has no TABLE.csv. stats.awk runs once per file.
+declare -A LONG=()
 load() {
     local csv="$1/$2.csv" row col value median
     MED=() ROWS=() COLS=()
     [ -f "$csv" ] || return 1
+    [ -n "${LONG["$csv"]+set}" ] ||
+        LONG["$csv"]=$(awk -F, -v mode=long -f "$tools/stats.awk" "$csv" 2>/dev/null)
     while IFS=, read -r row col value _ _ _ median _; do
         [[ $row == \#* || $row == row ]] && continue
         [ -n "${MED["$row|-|-"]+set}" ] || { ROWS+=("$row"); MED["$row|-|-"]=1; }
         [ -n "${MED["-|$col|-"]+set}" ] || { COLS+=("$col"); MED["-|$col|-"]=1; }
         MED["$row|$col|$value"]=$median
-    done < <(awk -F, -v mode=long -f "$tools/stats.awk" "$csv" 2>/dev/null)
+    done <<<"${LONG["$csv"]}"
 }
 
 # get VAR ROW COL VALUE: VAR is that median; 1 (and the rule stays

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016,SC2317  # bash -c '...$1...' on purpose; trap-called functions
-# run.sh - the tests of tools/: stats.awk, procsample, bench.sh, plot.sh.
+# run.sh - the tests of tools/: stats.awk, procsample, bench.sh, plot.sh,
+# check-results.sh.
 #
 #   make -C tools && tools/test/run.sh        (env O: the build directory)
 #
@@ -371,10 +372,136 @@ else
     fail "plot tests" "no bench results to plot"
 fi
 
+
+###########################################################################
+suite=tools/check-results
+refroot=$(cd "$tools/.." && pwd)/docs/results
+refdir=""
+for d in "$refroot"/*/; do
+    refdir=${d%/}
+    break
+done
+# edit_csv FILE 'key=value ...' COLUMN OP: apply OP ("*3", "=0") to COLUMN
+# in the runs whose key columns have those values (keys: first column of
+# that name, values: the last, as stats.awk reads them).
+edit_csv() {
+    awk -F, -v OFS=, -v keys="$2" -v col="$3" -v op="$4" '
+        /^#/ { print; next }
+        !h {
+            for (i = NF; i >= 1; i--) { first[$i] = i }
+            for (i = 1; i <= NF; i++) { lastcol[$i] = i }
+            n = split(keys, kv, " ")
+            h = 1; print; next
+        }
+        {
+            for (k = 1; k <= n; k++) {
+                split(kv[k], p, "=")
+                if ($(first[p[1]]) != p[2]) { print; next }
+            }
+            c = lastcol[col]
+            if (substr(op, 1, 1) == "*") $c = $c * substr(op, 2)
+            else $c = substr(op, 2)
+            print
+        }' "$1" >"$1.new" && mv -- "$1.new" "$1"
+}
+# fresh_copy SRC: $tmp/cr, a copy of the CSV files of SRC
+fresh_copy() {
+    rm -rf -- "$tmp/cr"
+    mkdir -p "$tmp/cr"
+    cp -- "$1"/*.csv "$tmp/cr/"
+}
+if [ -z "$refdir" ] || [ ! -f "$refdir/part1_b.csv" ]; then
+    fail "check-results" "no reference results under docs/results/"
+else
+    for prof in default full; do
+        d=$refdir
+        [ "$prof" = default ] || d=$refdir/full
+        rc=0
+        "$tools/check-results.sh" "$d" >"$tmp/cr.out" 2>&1 || rc=$?
+        check "$prof profile reference: every phenomenon PASS, exit 0" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 5)" \
+            bash -c '[ "$1" = 0 ] && ! grep -qE "^(FAIL|MISSING)" "$2" && [ "$(grep -c "^PASS" "$2")" -ge 30 ] &&
+                grep -qE "^[0-9]+ phenomena: [0-9]+ reproduced \(PASS\), 0 not \(FAIL\), 0 not measured" "$2"' _ "$rc" "$tmp/cr.out"
+    done
+    # The full profile is compared with full/: part3_b runs 100 to 4000 there.
+    check "a full-profile table is compared with the reference's full/" "$(grep 'part3_b .*linearly' "$tmp/cr.out")" \
+        has_re "$tmp/cr.out" 'part3_b .*N ×40 \(reference: .*N ×40\)'
+
+    # Each phenomenon broken in turn: "TABLE|line text|edit;edit..." where an
+    # edit is "keys|COLUMN|OP" for edit_csv.
+    broken=(
+        "part1_a|a round trip takes longer|size=64K|lat_p50_us|=1"
+        "part1_b|iterative total grows|n=16|wall_s|*2"
+        "part1_b|last client waits|n=16|first_max_ms|*0.5"
+        "part2_a|iterative grows as N|model=iterative n=20|wall_s|*0.5"
+        "part2_a| fork stays flat|model=fork n=20|wall_s|*2"
+        "part2_a|thread stays flat|model=thread n=20|wall_s|*2"
+        "part2_a|prefork stays flat|model=prefork n=20|wall_s|*2"
+        "part2_a|pool stays flat|model=pool n=20|wall_s|*2"
+        "part2_b|spends the most server CPU|model=fork|srv_cpu_s|*0.1"
+        "part2_b|fewest connections per second|model=fork|req_per_s|*10"
+        "part2_b|prefork and pool spend less CPU|model=pool-w4|srv_cpu_s|*10"
+        "part2_c|idle sessions cost processes|model=thread|srv_rss_kib|*1000"
+        "part3_a|select refuses clients past|case=100/select|conn_failed|=3"
+        "part3_a|poll and epoll refuse no client|case=500/epoll|conn_failed|=7"
+        "part3_a|keep their RSS|case=1000/poll|srv_rss_kib|*5"
+        "part3_a|fork's RSS at the largest N|case=1000/fork|srv_rss_kib|=2000"
+        "part3_b|response time grows|conns=1000|lat_avg_us|*0.05"
+        "part3_b|completes every connection|conns=500|conn_failed|=3"
+        "part3_c|select holds no more than|model=select|connections|=2000"
+        "part3_c|hold every connection up to|model=epoll|connections|=1500"
+        "part3_c|RSS per connection|model=fork|srv_rss_kib|=2000"
+        "part3_d|moves fewer requests|model=thread|req_per_s|*2"
+        "part3_d|more CPU per request|model=thread|srv_cpu_pct|*0.4"
+        "part4_a|one-copy at or above|mode=one-copy size=64K|gbit_s|*0.5"
+        "part4_a|zero-copy is not ahead|mode=zero-copy size=1M|gbit_s|*3"
+        "part4_b|latency grows with client threads|mode=sendfile threads=8|lat_p50_us|=10"
+        "part4_b|p99 grows faster|mode=two-copy threads=8|lat_p99_us|=40"
+        "part4_b|copy mode hardly matters|mode=zero-copy threads=4|lat_p50_us|*3"
+        "part4_c|CPU per KiB falls|mode=sendfile size=1M|srv_cpu_per_kib_ns|=99999"
+        "part4_c|two-copy pays its extra copy|mode=two-copy size=64K|srv_cpu_per_kib_ns|=100"
+        "part4_d|on loopback are copied|link=loopback size=4K|srv_zc_copied_pct|=50"
+        "part4_d|gets its completion|link=loopback size=16K|srv_zc_completions|*0.5"
+        "part4_d|over veth are copied|link=veth size=1M|srv_zc_copied_pct|=10"
+    )
+    # (no reference: the figures beside each line are not what is tested here)
+    mkdir -p "$tmp/noref"
+    nbroken=0 notfailed=""
+    for b in "${broken[@]}"; do
+        IFS='|' read -r table text keys col op <<<"$b"
+        fresh_copy "$refdir"
+        edit_csv "$tmp/cr/$table.csv" "$keys" "$col" "$op"
+        rc=0
+        CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/cr" >"$tmp/cr.out" 2>&1 || rc=$?
+        if [ "$rc" = 1 ] && grep -q "^FAIL    $table .*$text" "$tmp/cr.out" &&
+            [ "$(grep -c "$text" "$tmp/cr.out")" = 1 ]; then
+            nbroken=$((nbroken + 1))
+        else
+            notfailed="$notfailed [$table: $text, rc=$rc: $(grep "$text" "$tmp/cr.out" | cut -c1-120)]"
+        fi
+    done
+    check "each phenomenon broken in turn: its line FAILs, exit 1 (${#broken[@]} cases)" "$notfailed" \
+        [ "$nbroken" = "${#broken[@]}" ]
+    nrules=$("$tools/check-results.sh" "$refdir" | grep -c '^PASS')
+    check "every phenomenon has a broken case ($nrules rules)" "${#broken[@]} cases for $nrules rules" \
+        [ "$nrules" = "${#broken[@]}" ]
+
+    fresh_copy "$refdir"
+    rm -f -- "$tmp/cr/part3_c.csv"
+    awk -F, '$0 ~ /^#/ || $0 ~ /^table,/ || $3 != "veth"' "$refdir/part4_d.csv" >"$tmp/cr/part4_d.csv"
+    rc=0
+    "$tools/check-results.sh" "$tmp/cr" >"$tmp/cr.out" 2>&1 || rc=$?
+    check "a missing table: its lines MISSING, exit 0 when nothing fails" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 6)" \
+        bash -c '[ "$1" = 0 ] && [ "$(grep -c "^MISSING part3_c " "$2")" = 3 ] &&
+            grep -q "^MISSING part4_d  zero-copy sends over veth" "$2" && ! grep -q "^FAIL" "$2" &&
+            grep -q "4 not measured (MISSING)" "$2"' _ "$rc" "$tmp/cr.out"
+    rc=0
+    "$tools/check-results.sh" "$tmp/no-such-dir" >/dev/null 2>&1 || rc=$?
+    check "no such directory: exit 2" "rc=$rc" [ "$rc" = 2 ]
+fi
 ###########################################################################
 suite=tools/lint
 if command -v shellcheck >/dev/null 2>&1; then
-    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh test/*.sh 2>&1) && rc=0 || rc=$?
+    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh check-results.sh test/*.sh 2>&1) && rc=0 || rc=$?
     check "shellcheck clean" "$(printf '%s' "$out" | head -n 5)" [ "$rc" = 0 ]
 else
     na "shellcheck clean" "shellcheck not installed"
