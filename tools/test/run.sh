@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016,SC2317  # bash -c '...$1...' on purpose; trap-called functions
 # run.sh - the tests of tools/: stats.awk, procsample, bench.sh, plot.sh,
-# check-results.sh.
+# check-results.sh, doctor.sh, netns.sh.
 #
 #   make -C tools && tools/test/run.sh        (env O: the build directory)
 #
@@ -498,10 +498,75 @@ else
     "$tools/check-results.sh" "$tmp/no-such-dir" >/dev/null 2>&1 || rc=$?
     check "no such directory: exit 2" "rc=$rc" [ "$rc" = 2 ]
 fi
+
+###########################################################################
+suite=tools/doctor
+# path_without NAME...: a PATH like ours in which those commands are not
+# found (each directory holding one becomes a directory of links to the rest).
+path_without() {
+    local d n i=0 out="" name
+    local -a dirs=()
+    IFS=: read -r -a dirs <<<"$PATH"
+    for d in "${dirs[@]}"; do
+        [ -d "$d" ] || continue
+        n=0
+        for name in "$@"; do
+            if [ -e "$d/$name" ]; then n=1; fi
+        done
+        if [ "$n" = 1 ]; then
+            i=$((i + 1))
+            mkdir -p "$tmp/path$i"
+            ln -s -t "$tmp/path$i" "$d"/* 2>/dev/null
+            for name in "$@"; do
+                rm -f -- "$tmp/path$i/$name"
+            done
+            d=$tmp/path$i
+        fi
+        out="$out${out:+:}$d"
+    done
+    printf '%s' "$out"
+}
+rc=0
+"$tools/doctor.sh" >"$tmp/doc.out" 2>&1 || rc=$?
+check "this machine: exit 0, one ok/limited/missing line per check" "rc=$rc: $(head -c 600 "$tmp/doc.out")" \
+    bash -c '[ "$1" = 0 ] && [ "$(grep -cE "^(ok|limited|missing) +[a-z]" "$2")" -ge 13 ] &&
+        for w in compiler make kernel io_uring "ulimit -n" "ephemeral ports" namespaces matplotlib perf strace nc iperf3; do
+            grep -qE "^(ok|limited|missing) +$w " "$2" || exit 1; done' _ "$rc" "$tmp/doc.out"
+check "the compiler and make found, with the lesson that needs them" "$(grep -E ' (compiler|make) ' "$tmp/doc.out")" \
+    bash -c 'grep -qE "^ok +compiler .*\[every lesson" "$1" && grep -qE "^ok +make .*\[every lesson" "$1"' _ "$tmp/doc.out"
+mpl=missing
+for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import matplotlib' >/dev/null 2>&1; then mpl=ok; fi
+done
+check "matplotlib: $mpl, as python says" "$(grep matplotlib "$tmp/doc.out")" has_re "$tmp/doc.out" "^$mpl +matplotlib .*\[PNG plots"
+if [ -x "$bin/uring_probe" ]; then
+    urc=0
+    "$bin/uring_probe" >/dev/null 2>&1 || urc=$?
+    want=ok
+    [ "$urc" = 0 ] || want=missing
+    check "io_uring: $want, as the probe says" "$(grep io_uring "$tmp/doc.out")" has_re "$tmp/doc.out" "^$want +io_uring "
+fi
+
+nopy=$(path_without python3)
+rc=0
+PATH=$nopy PLOT_PYTHON=none "$tools/doctor.sh" >"$tmp/doc2.out" 2>&1 || rc=$?
+check "no python3 on PATH and none with matplotlib: missing, plots as text, exit 0" "rc=$rc: $(grep matplotlib "$tmp/doc2.out")" \
+    bash -c '[ "$1" = 0 ] && grep -qE "^missing +matplotlib .*no python with matplotlib.*text charts" "$2"' _ "$rc" "$tmp/doc2.out"
+PATH=$nopy "$tools/doctor.sh" >"$tmp/doc3.out" 2>&1 || true
+want=missing
+if /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1; then want=ok; fi
+check "no python3 on PATH: said, and /usr/bin/python3 asked ($want)" "$(grep matplotlib "$tmp/doc3.out")" \
+    has_re "$tmp/doc3.out" "^$want +matplotlib .*python3: not found"
+
+nocc=$(path_without cc gcc clang c99 c89)
+rc=0
+env -u CC PATH="$nocc" "$tools/doctor.sh" >"$tmp/doc4.out" 2>&1 || rc=$?
+check "no compiler: missing, exit 1" "rc=$rc: $(grep -E 'compiler|doctor:' "$tmp/doc4.out")" \
+    bash -c '[ "$1" = 1 ] && grep -qE "^missing +compiler " "$2"' _ "$rc" "$tmp/doc4.out"
 ###########################################################################
 suite=tools/lint
 if command -v shellcheck >/dev/null 2>&1; then
-    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh check-results.sh test/*.sh 2>&1) && rc=0 || rc=$?
+    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh check-results.sh doctor.sh netns.sh test/*.sh 2>&1) && rc=0 || rc=$?
     check "shellcheck clean" "$(printf '%s' "$out" | head -n 5)" [ "$rc" = 0 ]
 else
     na "shellcheck clean" "shellcheck not installed"
