@@ -563,6 +563,62 @@ rc=0
 env -u CC PATH="$nocc" "$tools/doctor.sh" >"$tmp/doc4.out" 2>&1 || rc=$?
 check "no compiler: missing, exit 1" "rc=$rc: $(grep -E 'compiler|doctor:' "$tmp/doc4.out")" \
     bash -c '[ "$1" = 1 ] && grep -qE "^missing +compiler " "$2"' _ "$rc" "$tmp/doc4.out"
+
+###########################################################################
+suite=tools/netns
+check "-h documents NETNS_PREFIX" "$("$tools/netns.sh" -h | grep -c NETNS_PREFIX) mentions" \
+    bash -c '"$1" -h | grep -q "NETNS_PREFIX=" && "$1" -h | grep -q "did not create"' _ "$tools/netns.sh"
+if ns_why=$(NETNS_PREFIX="tt$$" "$tools/netns.sh" check 2>&1); then
+    # Our own prefix; every namespace made here is deleted on the way out.
+    nsp="tt$$"
+    ns_cleanup() {
+        local ns
+        for ns in "$nsp-srv" "$nsp-cli"; do
+            ip netns del "$ns" 2>/dev/null || true
+        done
+        rm -f -- "/run/netns-sh/$nsp"
+    }
+    ns_exists() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -qxF -- "$1"; }
+    only() { ns_exists "$nsp-$1" && ! ns_exists "$nsp-$2"; }
+    trap 'ns_cleanup; cleanup' EXIT
+    netns() { NETNS_PREFIX=$nsp "$tools/netns.sh" "$@"; }
+
+    rc=0
+    netns up >"$tmp/ns.out" 2>&1 || rc=$?
+    check "up: both namespaces, the server's address on its veth end" "rc=$rc: $(cat "$tmp/ns.out")" \
+        bash -c '[ "$1" = 0 ] && ip netns list | grep -q "^$2-srv" && ip netns list | grep -q "^$2-cli" &&
+            [ "$(NETNS_PREFIX=$2 "$3" run srv ip -4 -o addr show dev veth-srv | awk "{ print \$4 }")" = "$(NETNS_PREFIX=$2 "$3" addr srv)/24" ]' \
+        _ "$rc" "$nsp" "$tools/netns.sh"
+    rc=0
+    netns up >"$tmp/ns.out" 2>&1 || rc=$?
+    check "up again replaces its own namespaces" "rc=$rc: $(cat "$tmp/ns.out")" [ "$rc" = 0 ]
+    rc=0
+    netns down >"$tmp/ns.out" 2>&1 || rc=$?
+    check "down removes what up created" "rc=$rc: $(ip netns list | grep "^$nsp-")" \
+        bash -c '[ "$1" = 0 ] && ! ip netns list | grep -q "^$2-" && [ ! -e "/run/netns-sh/$2" ]' _ "$rc" "$nsp"
+
+    # A namespace of that name made by someone else is left alone.
+    ip netns add "$nsp-srv"
+    rc=0
+    netns up >"$tmp/ns.out" 2>&1 || rc=$?
+    check "up refuses a namespace it did not create, and leaves it" "rc=$rc: $(cat "$tmp/ns.out")" \
+        bash -c '[ "$1" != 0 ] && grep -q "did not create" "$2"' _ "$rc" "$tmp/ns.out"
+    check "... and creates nothing" "$(ip netns list | grep "^$nsp-")" only srv cli
+    netns down >"$tmp/ns.out" 2>&1 || true
+    check "down leaves a namespace it did not create" "$(ip netns list | grep "^$nsp-")" ns_exists "$nsp-srv"
+    ip netns del "$nsp-srv"
+
+    # Made by up, then deleted and made again by someone else: not ours.
+    netns up >/dev/null 2>&1 || true
+    ip netns del "$nsp-cli"
+    ip netns add "$nsp-cli"
+    netns down >"$tmp/ns.out" 2>&1 || true
+    check "down tells a namespace made again under its name from its own" "$(ip netns list | grep "^$nsp-"): $(cat "$tmp/ns.out")" \
+        only cli srv
+    ns_cleanup
+else
+    na "netns up/down" "$ns_why"
+fi
 ###########################################################################
 suite=tools/lint
 if command -v shellcheck >/dev/null 2>&1; then
