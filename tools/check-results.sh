@@ -23,7 +23,7 @@ repo=$(dirname "$tools")
 
 case "${1:-}" in
 -h | --help)
-    sed -n '3,18s/^# \{0,1\}//p' "$0"
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
     exit 0
     ;;
 -*)

@@ -17,7 +17,7 @@ set -u
 tools=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case "${1:-}" in
 -h | --help)
-    sed -n '3,14s/^# \{0,1\}//p' "$0"
+    sed -n '2,14s/^# \{0,1\}//p' "$0"
     exit 0
     ;;
 esac

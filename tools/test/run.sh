@@ -262,6 +262,7 @@ else
     check "machine header lines" "missing:$missing" [ -z "$missing" ]
     check "report line" "$(grep '^# report' "$csv")" has_line "$csv" "# report: rows=n cols=model values=wall_s,first_max_ms"
     check "command line recorded" "$(grep '^# command' "$csv")" has_re "$csv" "^# command: .*fake_timing\.sh --out .* --runs 3 --only t1$"
+    check "command relative to the repository root" "$(grep '^# command' "$csv")" has_re "$csv" "^# command: tools/test/fake_timing\.sh --out /"
     n=$(grep -vc '^#' "$csv")
     check "one row per run, all kept (9 + header)" "$n lines" [ "$n" = 10 ]
     check "ok row: keys, run, client values, {port} and {host} replaced, server fields" \
