@@ -221,13 +221,30 @@ _bench_untrack() {
     _bench_live=$out
 }
 
+# The command line for a results header, quoted, with every path inside
+# the repository written relative to its root: a header names the command
+# a reader types from their own clone, not where the author's clone was.
+_bench_repo_relative() {
+    local a abs out=""
+    for a in "$@"; do
+        abs=$a
+        if [ -e "$a" ] && [[ $a == */* ]]; then
+            abs="$(cd "$(dirname "$a")" 2>/dev/null && pwd)/$(basename "$a")" || abs=$a
+        fi
+        if [[ $abs == "$_bench_repo_dir"/* ]]; then
+            a=${abs#"$_bench_repo_dir"/}
+        fi
+        out="$out $(printf '%q' "$a")"
+    done
+    printf '%s' "${out# }"
+}
+
 bench_begin() {
     BENCH_RUNS=${BENCH_RUNS:-3}
     BENCH_PROFILE=${BENCH_PROFILE:-default}
     BENCH_OUT=${BENCH_OUT:-$_bench_repo_dir/results}
     BENCH_ONLY=${BENCH_ONLY:-}
-    _bench_cmdline=$(printf '%q ' "$0" "$@")
-    _bench_cmdline=${_bench_cmdline% }
+    _bench_cmdline=$(_bench_repo_relative "$0" "$@")
     while [ $# -gt 0 ]; do
         case $1 in
         --runs | --profile | --out | --only)
