@@ -2,30 +2,20 @@
  * part3-multiplexing/server_uring.c - completion-based I/O with io_uring.
  *
  * Lesson 3, the end. select, poll and epoll are READINESS interfaces: the
- * kernel says "you may read now", then we make the read() call ourselves.
- * io_uring is a COMPLETION interface: we hand the kernel the whole
- * operation ("receive into this buffer", "send these bytes") and later
- * collect its result. No system call per operation: requests and results
- * travel through two rings of memory shared with the kernel,
+ * kernel says "you may read now", then we make the read() call. io_uring
+ * is a COMPLETION interface: we hand the kernel the whole operation
+ * ("receive into this buffer") in a ring shared with it, and later collect
+ * the result from another (uring.c maps them, with raw system calls). The
+ * loop in main() is the pattern: submit and wait (one io_uring_enter()),
+ * then reap() dispatches each completion on its user_data, the tag we gave
+ * the operation, and the handler submits what follows.
  *
- *   the submission queue (SQ): we write entries (SQEs) at its tail,
- *   the completion queue (CQ): the kernel writes results (CQEs) at its tail.
- *
- * The loop in main() is the whole pattern: one io_uring_enter() submits
- * every SQE we filled and sleeps until results come; reap() then
- * dispatches each CQE on its user_data, the tag we gave its operation (a
- * connection, the accept, a timer), and the handler submits what follows.
- * uring.c holds the plumbing under it, in raw system calls (no liburing):
- * mapping the rings and ordering the stores to them.
- *
- * Per connection exactly one operation is in flight:
- *   RECV into its buffer -> SEND what came -> (short send: SEND the rest)
- *   -> RECV ... ; a result of 0 or an error closes it.
- * The price of completions: a buffer is committed to every pending RECV,
- * idle or not (readiness servers need none while a client is idle).
- * Backpressure comes free: we never RECV again before the SEND finished.
- * Idle or stopping connections are shut down (shutdown()); their pending
- * operation then completes, and we close them there.
+ * Per connection one operation is in flight: RECV into its buffer, SEND
+ * what came (after a short send, SEND the rest), RECV again; 0 or an
+ * error closes it. Backpressure is free: no RECV before the SEND is done.
+ * The price: a buffer is committed to every pending RECV, idle or not
+ * (readiness servers need none for an idle client). To end a connection
+ * we shutdown() it; its pending operation completes, we close it there.
  */
 #include "common.h"
 #include "uring.h"
@@ -40,14 +30,19 @@
 #define SQ_ENTRIES      4096
 #define CQ_ENTRIES      65536   /* room for a result from every connection */
 #define BUF_BYTES       16384   /* one RECV: what each connection commits */
-#define TICK_MS         200     /* a periodic timer: idle sweep, shedding */
-#define ACCEPT_RETRY_MS 10      /* the pause after an ACCEPT failed */
+#define TICK_MS         200     /* a periodic timer: the idle sweep */
+#define ACCEPT_RETRY_MS 10      /* the pause after a failed ACCEPT */
 
 /* The user_data of the operations that are not a connection's. */
 enum { TAG_ACCEPT = 1, TAG_TICK, TAG_ACCEPT_RETRY };
 
-/* One client; its address is the user_data of its operations. The kernel
- * fills buf while a RECV is pending, and sends buf[sent..len) for a SEND. */
+/* Delays of TIMEOUT operations (a CQE after the delay, res -ETIME). The
+ * kernel reads one when it takes the SQE, at the next io_uring_enter(). */
+static struct __kernel_timespec tick = {.tv_nsec = TICK_MS * 1000000L},
+    accept_retry = {.tv_nsec = ACCEPT_RETRY_MS * 1000000L}, drain_limit = {.tv_sec = 1};
+
+/* One client. The kernel fills buf while a RECV is pending, and sends
+ * buf[sent..len) while a SEND is. */
 struct uconn {
     int fd;
     int op;                    /* the one in flight: IORING_OP_RECV or _SEND */
@@ -64,7 +59,6 @@ struct server {
     const struct server_opts *o;
     struct ring r;
     int listen_fd, live, stopping;
-    enum { ACCEPT_PENDING, ACCEPT_PAUSED, ACCEPT_RETRY_WAIT } accept;
     struct uconn *oldest, *newest;  /* every live connection */
     struct sockaddr_storage peer;   /* filled by the pending ACCEPT */
     socklen_t peer_len;
@@ -72,26 +66,14 @@ struct server {
     unsigned long long bytes;
 };
 
-/* ---- submissions ----------------------------------------------------------- */
-
+/* Each submit fills an SQE; the next io_uring_enter() hands it over. */
 static void submit_accept(struct server *s)
 {
-    s->accept = ACCEPT_PENDING;
     s->peer_len = sizeof s->peer;
     struct io_uring_sqe *sqe = ring_sqe(&s->r, IORING_OP_ACCEPT, s->listen_fd,
                                         &s->peer, 0, TAG_ACCEPT);
     sqe->addr2 = (uint64_t)(uintptr_t)&s->peer_len;
     sqe->accept_flags = SOCK_CLOEXEC;
-}
-
-/* A timer: its CQE (res -ETIME) comes after *delay. The kernel reads the
- * delay when it takes the SQE, at the next ring_enter(): hence static. */
-static struct __kernel_timespec tick = {.tv_nsec = TICK_MS * 1000000L},
-    accept_retry = {.tv_nsec = ACCEPT_RETRY_MS * 1000000L}, drain_limit = {.tv_sec = 1};
-
-static void submit_timer(struct server *s, struct __kernel_timespec *delay, uint64_t tag)
-{
-    ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, delay, 1, tag);
 }
 
 static void submit_recv(struct server *s, struct uconn *c)
@@ -100,15 +82,8 @@ static void submit_recv(struct server *s, struct uconn *c)
     ring_sqe(&s->r, IORING_OP_RECV, c->fd, c->buf, sizeof c->buf, (uintptr_t)c);
 }
 
-static void submit_send(struct server *s, struct uconn *c)
-{
-    c->op = IORING_OP_SEND;
-    ring_sqe(&s->r, IORING_OP_SEND, c->fd, c->buf + c->sent,
-             (unsigned)(c->len - c->sent), (uintptr_t)c)->msg_flags = MSG_NOSIGNAL;
-}
-
-/* ---- the list of live connections, oldest activity first ------------------ */
-
+/* The live connections, oldest activity first: the idle sweep stops at
+ * the first one that is not due. */
 static void unlink_conn(struct server *s, struct uconn *c)
 {
     *(c->older ? &c->older->newer : &s->oldest) = c->newer;
@@ -127,11 +102,11 @@ static void append_conn(struct server *s, struct uconn *c)
 /* Ask a connection to end: its pending operation completes, then it closes. */
 static void shut(struct uconn *c, const char *why)
 {
-    if (c->closing)
-        return;
-    c->closing = 1;
-    c->why = why;
-    shutdown(c->fd, SHUT_RDWR);
+    if (!c->closing) {
+        c->closing = 1;
+        c->why = why;
+        shutdown(c->fd, SHUT_RDWR);
+    }
 }
 
 static void drop(struct server *s, struct uconn *c, const char *why)
@@ -142,65 +117,53 @@ static void drop(struct server *s, struct uconn *c, const char *why)
     close(c->fd);
     free(c);
     s->live--;
-    if (s->accept == ACCEPT_PAUSED && !s->stopping)
-        submit_accept(s);      /* a descriptor is free again */
 }
 
-/* ---- out of descriptors ------------------------------------------------------- */
-
-/* refuse_client() accepts a waiting client with a spare descriptor and
+/* refuse_client() accepts a waiting client on a spare descriptor and
  * closes it; it needs a non-blocking listening socket for that moment. */
 static void refuse_one(int listen_fd)
 {
     int fl = fcntl(listen_fd, F_GETFL);
-    if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return;
-    refuse_client(listen_fd);
-    fcntl(listen_fd, F_SETFL, fl);
+    if (fl >= 0 && fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+        refuse_client(listen_fd);
+        fcntl(listen_fd, F_SETFL, fl);
+    }
 }
 
 static void shed_waiting(struct server *s)
 {
     struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
-    for (int k = 0; k < 64 && poll(&p, 1, 0) > 0; k++) {
-        s->refused++;
+    for (int k = 0; k < 64 && poll(&p, 1, 0) > 0; k++, s->refused++)
         refuse_one(s->listen_fd);
-    }
 }
 
-/* ---- completions ---------------------------------------------------------------- */
-
-/* A failed ACCEPT is never resubmitted at once: whatever failed it (no
- * descriptor, ENOBUFS, ENOMEM) would fail the next one, and we would spin.
- * Accept (IORING_OP_ACCEPT too) takes a descriptor number BEFORE it looks
- * for a client, so at EMFILE it fails at once even with nobody waiting:
- * then accepting pauses until a connection closes, and meanwhile each tick
- * turns away the clients waiting (they see a close, not a hang). Any other
- * error: a timer, and the ACCEPT again after it, at most 100 per second. */
+/* A failed ACCEPT is never resubmitted at once: what failed it (EMFILE,
+ * ENOBUFS, ENOMEM, ...) would fail the next one too, and the loop would
+ * spin. The next ACCEPT waits for a 10 ms timer. Accept takes a descriptor
+ * number BEFORE it looks for a client, so at EMFILE it fails at once even
+ * with nobody waiting; then the clients who do wait are turned away (they
+ * see a close, not a hang) until a descriptor is free again. */
 static void accept_failed(struct server *s, int err)
 {
     static double last_log;
-    if (err == EMFILE || err == ENFILE) {
-        s->accept = ACCEPT_PAUSED;
+    if (err == EMFILE || err == ENFILE)
         shed_waiting(s);
-        return;
+    else {
+        s->accept_errors++;
+        log_ratelimited(&last_log, "accept: %s: retrying every %d ms", strerror(err),
+                        ACCEPT_RETRY_MS);
     }
-    s->accept_errors++;
-    log_ratelimited(&last_log, "accept: %s: retrying every %d ms", strerror(err),
-                    ACCEPT_RETRY_MS);
-    s->accept = ACCEPT_RETRY_WAIT;
-    submit_timer(s, &accept_retry, TAG_ACCEPT_RETRY);
+    ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, &accept_retry, 1, TAG_ACCEPT_RETRY);
 }
 
 static void on_accept(struct server *s, int res)
 {
+    struct uconn *c = NULL;
     if (res < 0) {
-        if (!s->stopping)
-            accept_failed(s, -res);
+        accept_failed(s, -res);
         return;
     }
-    struct uconn *c = NULL;
-    if (s->live >= s->o->max_conns || s->stopping || !(c = calloc(1, sizeof *c))) {
+    if (s->stopping || s->live >= s->o->max_conns || !(c = calloc(1, sizeof *c))) {
         close(res);            /* at the cap: accepted and closed at once */
         s->refused++;
     } else {
@@ -234,54 +197,51 @@ static void on_conn(struct server *s, struct uconn *c, int res)
         c->st.bytes_out += (uint64_t)res;
         c->sent += (size_t)res;
     }
-    if (c->sent < c->len)
-        submit_send(s, c);     /* what came in, or the rest of a short send */
-    else
+    if (c->sent == c->len) {
         submit_recv(s, c);
+        return;
+    }
+    c->op = IORING_OP_SEND;    /* what came in, or the rest of a short send */
+    ring_sqe(&s->r, IORING_OP_SEND, c->fd, c->buf + c->sent, (unsigned)(c->len - c->sent),
+             (uintptr_t)c)->msg_flags = MSG_NOSIGNAL;
 }
 
 static void on_tick(struct server *s)
 {
     double now = now_sec();
     int timeout = s->o->idle_timeout;
-    for (struct uconn *c = s->oldest; timeout > 0 && c && now - c->last_active >= timeout;
-         c = c->newer)
-        if (!c->closing) {
-            s->idle_closed++;
-            shut(c, "idle");
-        }
-    if (s->accept == ACCEPT_PAUSED)
-        shed_waiting(s);
+    for (struct uconn *c = s->oldest; c && timeout > 0 && now - c->last_active >= timeout;
+         c = c->newer) {
+        s->idle_closed += !c->closing;
+        shut(c, "idle");
+    }
     if (!s->stopping)
-        submit_timer(s, &tick, TAG_TICK);
+        ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, &tick, 1, TAG_TICK);
 }
 
-/* Take what the kernel has posted, each CQE dispatched on its user_data.
+/* Take what the kernel has posted, dispatching each CQE on its user_data.
  * At most one CQ's worth, so that a stop request is seen in between. */
 static void reap(struct server *s)
 {
     struct io_uring_cqe cqe;
     for (int n = 0; n < CQ_ENTRIES && ring_next(&s->r, &cqe); n++) {
-        if (cqe.user_data == TAG_ACCEPT)
-            on_accept(s, cqe.res);
-        else if (cqe.user_data == TAG_TICK)
-            on_tick(s);
-        else if (cqe.user_data == TAG_ACCEPT_RETRY) {
-            if (!s->stopping)
-                submit_accept(s);
-        } else
-            on_conn(s, (struct uconn *)(uintptr_t)cqe.user_data, cqe.res);
+        switch (cqe.user_data) {
+        case TAG_ACCEPT:       on_accept(s, cqe.res); break;
+        case TAG_TICK:         on_tick(s); break;
+        case TAG_ACCEPT_RETRY: if (!s->stopping) submit_accept(s); break;
+        default:               on_conn(s, (struct uconn *)(uintptr_t)cqe.user_data, cqe.res);
+        }
     }
 }
 
 /* Stop: end every connection and collect their last results, for at most
- * a second (a one-off timer wakes the wait by then). */
+ * a second (a timer wakes the wait by then). */
 static void drain(struct server *s)
 {
     s->stopping = 1;
     for (struct uconn *c = s->oldest; c; c = c->newer)
         shut(c, "shutdown");
-    submit_timer(s, &drain_limit, TAG_TICK);
+    ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, &drain_limit, 1, TAG_TICK);
     double deadline = now_sec() + 1.0;
     while (s->live > 0 && now_sec() < deadline && ring_enter(&s->r, 1) == 0)
         reap(s);
@@ -295,26 +255,23 @@ int main(int argc, char **argv)
 
     static struct server s;
     s.o = &o;
-    ring_setup(&s.r, o.name, SQ_ENTRIES, CQ_ENTRIES);
-    s.listen_fd = listen_socket(&o, 0);   /* blocking: an ACCEPT waits in the kernel */
-    refuse_one(s.listen_fd);   /* nobody waits yet: this reserves its spare descriptor */
+    ring_setup(&s.r, o.name, SQ_ENTRIES, CQ_ENTRIES);   /* or say why not, exit 1 */
+    s.listen_fd = listen_socket(&o, 0);  /* blocking: an ACCEPT waits in the kernel */
+    refuse_one(s.listen_fd);   /* nobody waits yet: this reserves the spare fd */
     print_banner(o.name, s.listen_fd);
 
     submit_accept(&s);
-    submit_timer(&s, &tick, TAG_TICK);
+    ring_sqe(&s.r, IORING_OP_TIMEOUT, -1, &tick, 1, TAG_TICK);
     while (!stop_requested) {
-        if (ring_enter(&s.r, 1) != 0)     /* submit all, wait for a completion */
+        if (ring_enter(&s.r, 1) != 0)    /* submit everything, wait for a CQE */
             die("io_uring_enter");
         reap(&s);
     }
     drain(&s);
-    int unfinished = s.live;
     ring_close(&s.r);          /* cancels what is still pending */
-    while (s.oldest)
-        drop(&s, s.oldest, "shutdown");
     close(s.listen_fd);
     printf("%s: stopped: connections=%lu refused=%lu idle_closed=%lu accept_errors=%lu "
            "bytes=%llu unfinished=%d\n", o.name, s.accepted, s.refused, s.idle_closed,
-           s.accept_errors, s.bytes, unfinished);
+           s.accept_errors, s.bytes, s.live);
     return 0;
 }
