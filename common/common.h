@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* ---- 1. Server options: the flags every server accepts --------------- */
 
@@ -131,7 +132,9 @@ void conn_stats_start(struct conn_stats *c, const struct sockaddr_storage *peer)
 /* With -v: "name: closed peer=A:P fd=N bytes=B reads=R ms=T (why)". */
 void log_conn(const struct server_opts *o, int fd, const struct conn_stats *c,
               const char *why);
-/* An occasional warning (stderr), at most one per second per call site. */
+/* An occasional warning (stderr), at most one per second per call site
+ * (`last`, a static of the caller, 0 at first). Safe from several threads
+ * at once. The newline is added here: a format that ends in one loses it. */
 void log_ratelimited(double *last, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -155,6 +158,9 @@ const char *echo_session(int fd, const struct server_opts *o,
 double   now_sec(void);      /* CLOCK_MONOTONIC, seconds */
 uint64_t now_ns(void);       /* CLOCK_MONOTONIC, nanoseconds */
 void     sleep_ms(int ms);
+/* now + ms on CLOCK_REALTIME: the absolute time pthread_cond_timedwait()
+ * and pthread_timedjoin_np() want (deadline.c). */
+struct timespec deadline_after_ms(int ms);
 
 /* ---- 8. Latency histogram: log-linear, relative error < 0.4% --------- */
 
