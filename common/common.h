@@ -66,7 +66,7 @@ int default_max_conns(void);
 
 /* ---- 2. Start-up -------------------------------------------------------- */
 
-/* Print "name: message: strerror(errno)" and exit 1. Start-up only. */
+/* Print "fatal: what: strerror(errno)" to stderr and exit 1. Start-up only. */
 void die(const char *what);
 
 /* socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; dies on error. */
@@ -106,7 +106,7 @@ int wait_fd(int fd, short events, int timeout_ms);
 /* accept4() one connection, non-blocking if `nonblock`. Returns the fd,
  * or -1 with errno EAGAIN when there is nothing to accept right now
  * (also after an aborted connection, a signal, or a client turned away
- * because the process is out of descriptors: see accept.c). Other
+ * because the process is out of descriptors: see net.c). Other
  * errors return -1 with errno set. */
 int accept_client(int listen_fd, struct sockaddr_storage *peer, int nonblock);
 
