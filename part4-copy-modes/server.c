@@ -39,7 +39,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -332,7 +331,8 @@ static void serve_connection(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct server_opts o = {
+    /* static: threads still running when main() returns may read it. */
+    static struct server_opts o = {
         .name = "copy-modes",
         .accepts = OPT_MODE,
         .mode = "one-copy",
