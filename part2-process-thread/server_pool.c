@@ -56,12 +56,8 @@ static int dequeue(struct pending *p)
 {
     pthread_mutex_lock(&lock);
     while (count == 0 && !stop_requested) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += 200000000L;
-        t.tv_sec += t.tv_nsec / 1000000000L;
-        t.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&not_empty, &lock, &t);
+        struct timespec slice = deadline_after_ms(200);
+        pthread_cond_timedwait(&not_empty, &lock, &slice);
     }
     int got = count > 0 && !stop_requested;
     if (got) {
@@ -137,11 +133,7 @@ static int stop_workers(pthread_t *tids, int n)
     pthread_mutex_lock(&lock);
     pthread_cond_broadcast(&not_empty);
     pthread_mutex_unlock(&lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 500000000L;
-    deadline.tv_sec += 1 + deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
+    struct timespec deadline = deadline_after_ms(1500);
     int left = 0;
     for (int i = 0; i < n; i++)
         left += pthread_timedjoin_np(tids[i], NULL, &deadline) != 0;

@@ -94,11 +94,7 @@ static void start_thread(int fd, const struct sockaddr_storage *peer,
  * 1.5 s in all. Returns how many are still running (they end with us). */
 static int wait_for_threads(void)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 500000000L;
-    deadline.tv_sec += 1 + deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
+    struct timespec deadline = deadline_after_ms(1500);
     pthread_mutex_lock(&lock);
     while (live > 0)
         if (pthread_cond_timedwait(&thread_ended, &lock, &deadline) == ETIMEDOUT)

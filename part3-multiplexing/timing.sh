@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timing.sh - part 3's tables (docs/part3.md; shared/EXPERIMENTS.md E2-E4).
+# timing.sh - part 3's tables (docs/part3.md; the experiments: docs/experiments.md).
 #
 #   ./timing.sh                    default profile: reduced scale, about 3 minutes
 #   ./timing.sh --profile full     the published scales (prints an estimate first)

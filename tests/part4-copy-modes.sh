@@ -12,7 +12,8 @@
 #   - malformed, truncated and oversized headers get an error reply and the
 #     server goes on; reset and close mid-stream, a client that never reads
 #     (dropped at the idle timeout while others are served), the connection
-#     cap, no descriptor leak, SIGTERM within 2 s with exit status 0;
+#     cap, no descriptor leak, SIGTERM within 2 s with exit status 0,
+#     and SIGINT/SIGTERM blocked in every connection thread;
 #   - and the rest of the echo suite's scenarios, in this protocol, for
 #     every mode: EMFILE under prlimit --nofile=64 with 80 clients (no
 #     spinning, the extras turned away within a second, service resumes;
@@ -153,6 +154,35 @@ if start_server "$SERVER" -p 0 --mode zero-copy --idle-timeout 1 --max-conns 4; 
         serves_without_leak
     }
     check "never-reading client: others served, dropped at the idle timeout" never_reader_fds
+
+    # Only the main thread may take SIGINT/SIGTERM, as in part 2's thread
+    # servers: a connection thread with them unblocked could take the
+    # signal, and the accept loop's wait would not be cut short. The
+    # threads that appear while a client is held must have both blocked
+    # (SigBlk in /proc: bits 2 and 15, mask 0x4002).
+    task_ids() { find "/proc/$SRV_PID/task" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort; }
+    stop_signals_blocked() {
+        local before after holder tid blk bad="" i threads
+        before=$(task_ids) threads=$(thread_count "$SRV_PID")
+        p4probe noread 1500 >/dev/null &
+        holder=$!
+        for ((i = 0; i < 30; i++)); do
+            after=$(comm -13 <(echo "$before") <(task_ids))
+            [[ -n "$after" ]] && break
+            sleep 0.1
+        done
+        for tid in $after; do
+            blk=$(awk '/^SigBlk:/ {print $2}' "/proc/$SRV_PID/task/$tid/status" 2>/dev/null)
+            [[ -n "$blk" ]] && (((16#$blk & 0x4002) != 0x4002)) && bad+=" $tid:$blk"
+        done
+        wait "$holder"
+        [[ -n "$after" ]] || { echo "no connection thread appeared"; return 1; }
+        [[ -z "$bad" ]] || { echo "SIGINT/SIGTERM not blocked in thread(s)$bad"; return 1; }
+        # Gone before the next check counts connections.
+        wait_until 4 threads_are "$SRV_PID" "$threads" ||
+            { echo "threads $(thread_count "$SRV_PID"), baseline $threads"; return 1; }
+    }
+    check "connection threads block SIGINT and SIGTERM (only the main thread takes them)" stop_signals_blocked
 
     # The cap: 4 connections held, the 5th turned away at once.
     at_the_cap() {

@@ -1,13 +1,18 @@
 /*
  * unit_common - checks of common/ on known inputs: the histogram's
- * percentiles and error bound, the payload pattern, size parsing.
+ * percentiles and error bound, the payload pattern, size parsing, the
+ * rate-limited log (from several threads at once: `make tsan` runs this
+ * under ThreadSanitizer, which reports an unsynchronised one).
  * Prints one PASS/FAIL line per check (the runner counts them).
  */
 #include "common.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int failures;
 
@@ -134,6 +139,93 @@ static void test_parse_size(void)
           "parse_size: units and errors", "wrong value");
 }
 
+/* Run fn() with stderr sent to a temporary file; returns what it wrote
+ * (NUL-terminated, at most n - 1 bytes) or -1. */
+static ssize_t capture_stderr(void (*fn)(void), char *out, size_t n)
+{
+    char path[] = "/tmp/unit_common.XXXXXX";
+    int tmp = mkstemp(path), saved = dup(STDERR_FILENO);
+    if (tmp < 0 || saved < 0)
+        return -1;
+    unlink(path);
+    dup2(tmp, STDERR_FILENO);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ssize_t got = pread(tmp, out, n - 1, 0);
+    close(tmp);
+    if (got >= 0)
+        out[got] = '\0';
+    return got;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static double shared_last;
+static pthread_barrier_t start_together;
+
+static void *log_from_a_thread(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&start_together);
+    for (int i = 0; i < 200; i++)
+        log_ratelimited(&shared_last, "unit: warning %d", i);
+    return NULL;
+}
+
+enum { LOG_THREADS = 8 };
+static double burst_seconds;
+
+static void log_burst(void)
+{
+    pthread_t t[LOG_THREADS];
+    int started = 0;
+    double t0 = now_sec();
+    pthread_barrier_init(&start_together, NULL, LOG_THREADS);
+    for (; started < LOG_THREADS; started++)
+        if (pthread_create(&t[started], NULL, log_from_a_thread, NULL) != 0)
+            break;
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start_together);
+    burst_seconds = started == LOG_THREADS ? now_sec() - t0 : -1;
+}
+
+/* Eight threads, one call site, 1,600 calls at once: one line per second
+ * of the burst (the first call prints). Unsynchronised, several threads
+ * see the old time together and all print; TSan reports the race. */
+static void test_log_ratelimited_threads(void)
+{
+    char out[8192], d[96];
+    ssize_t got = capture_stderr(log_burst, out, sizeof out);
+    int lines = got < 0 ? -1 : count_lines(out);
+    snprintf(d, sizeof d, "%d lines in %.2f s", lines, burst_seconds);
+    check(burst_seconds >= 0 && lines >= 1 && lines <= 1 + (int)burst_seconds,
+          "log_ratelimited: eight threads at once, one line per second", d);
+}
+
+static void log_with_newline(void)
+{
+    static double last;
+    log_ratelimited(&last, "unit: a format that ends in a newline\n");
+}
+
+/* The newline is log_ratelimited's: a format's own must not make a blank line. */
+static void test_log_ratelimited_newline(void)
+{
+    char out[512];
+    ssize_t got = capture_stderr(log_with_newline, out, sizeof out);
+    check(got > 0 && count_lines(out) == 1 && out[got - 1] == '\n',
+          "log_ratelimited: a trailing newline in the format gives no blank line",
+          got > 0 ? out : "nothing written");
+}
+
 int main(void)
 {
     test_histogram_exact_small();
@@ -142,5 +234,7 @@ int main(void)
     test_histogram_merge();
     test_payload();
     test_parse_size();
+    test_log_ratelimited_threads();
+    test_log_ratelimited_newline();
     return failures ? 1 : 0;
 }
