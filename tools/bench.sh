@@ -581,8 +581,13 @@ _bench_run_once() {
                 _bench_nap 0.01
             done
             if [ "$_bench_cost" = 1 ] && [ "$_bench_perf" = 1 ]; then
+                # The whole tree: perf follows only the processes and threads
+                # created after it attaches (a prefork server's children exist
+                # before), so name every process of the tree now.
+                local tree
+                tree=$(printf '%s' "$bpid" "$(_bench_descendants "$bpid" | sed 's/^/,/')" | tr -d '\n')
                 timeout -k 5 "$((_bench_timeout + 60))" perf stat -x, -o "$t/perf.out" \
-                    -e "$_bench_perf_events" -p "$bpid" </dev/null >/dev/null 2>&1 \
+                    -e "$_bench_perf_events" -p "$tree" </dev/null >/dev/null 2>&1 \
                     {_bench_sleep_fd}>&- {_bench_err_fd}>&- &
                 perfpid=$!
                 _bench_track "$perfpid"
