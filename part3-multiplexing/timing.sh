@@ -7,7 +7,9 @@
 #   P3_SMOKE=1 ./timing.sh --runs 1 --out /tmp/p3   tiny cells: does it all work?
 #
 #   part3_a  every model of parts 2 and 3 at N clients, fixed requests each:
-#            requests/s, MB/s, latency p50/p99, server CPU %, peak RSS (E4)
+#            requests/s, MB/s, latency p50/p99, server CPU %, peak RSS (E4),
+#            and per request: context switches, receive and send system
+#            calls (these two need perf; empty without it)
 #   part3_b  epoll with worker threads, N connections x 100 requests of 64 B:
 #            average duration per connection and response time (E2)
 #   part3_c  capacity: idle connections each model holds, up to a ceiling (E3)
@@ -92,8 +94,8 @@ fi
 # ---- (a) every model at N clients ----------------------------------------------
 bench_table part3_a "Part 3 (a): every model, N clients x $A_REQUESTS requests of 256 B (E4)" \
     --rows case \
-    --values req_per_s,mb_s_sent,mb_s_recv,lat_p50_us,lat_p99_us,srv_cpu_pct,srv_rss_kib,conn_failed \
-    --cells $(( ${#models[@]} * ${#A_CLIENTS[@]} )) --timeout 300
+    --values req_per_s,mb_s_sent,mb_s_recv,lat_p50_us,lat_p99_us,srv_cpu_pct,srv_rss_kib,srv_cs_per_req,srv_recv_per_req,srv_send_per_req,conn_failed \
+    --cells $(( ${#models[@]} * ${#A_CLIENTS[@]} )) --timeout 300 --cost 1
 for n in "${A_CLIENTS[@]}"; do
     for m in "${models[@]}"; do
         cli=("$here/client" -p '{port}' -c "$n" -t 2 -n "$A_REQUESTS" -s 256 \

@@ -196,6 +196,23 @@ else
     v=$(field cpu_s "$(cat "$tmp/ps2.out")")
     check "a reaped child's CPU is counted (0.4 s)" "cpu_s=$v ($(cat "$tmp/ps2.out"))" float_between "$v" 0.25 5
 
+    # -c: context switches of every thread ever seen, read/write system calls.
+    "$tree_bin" -w -m 0 -r 200 -b 100 -H 100 -f 0 2>>"$tmp/tree.err" &
+    tp=$!
+    mypids="$mypids $tp"
+    timeout -k 5 30 "$ps_bin" -p "$tp" -i 50 -c -v >"$tmp/ps4.out" 2>"$tmp/ps4.err" &
+    sp=$!
+    mypids="$mypids $sp"
+    wait_for 5 test -s "$tmp/ps4.err" || true
+    kill -USR1 "$tp" 2>/dev/null
+    wait "$sp" || true
+    wait "$tp" 2>/dev/null || true
+    line=$(cat "$tmp/ps4.out")
+    check "-c: the 8 fields, then ctx_vol ctx_invol syscr syscw" "'$line'" \
+        bash -c '[[ $1 =~ \ wall_s=[0-9.]+\ ctx_vol=[0-9]+\ ctx_invol=[0-9]+\ syscr=[0-9]+\ syscw=[0-9]+$ ]]' _ "$line"
+    v=$(( $(field ctx_vol "$line") + $(field ctx_invol "$line") ))
+    check "-c: the tree's threads switched context (a reaped child's count kept)" "$line" [ "$v" -gt 0 ]
+
     # SIGTERM: one last sample, the line, exit 0, promptly.
     sleep 30 &
     slp=$!
