@@ -82,6 +82,10 @@ void print_banner(const char *name, int listen_fd);
  * well defined (C11 7.14.1.1 allows lock-free atomics in handlers). */
 extern atomic_int stop_requested;
 void install_signal_handlers(void);
+/* SIG_BLOCK or SIG_UNBLOCK SIGINT and SIGTERM in the calling thread. A
+ * new thread inherits its creator's mask: blocked around pthread_create,
+ * they reach only the main thread, whose wait they must interrupt. */
+void block_stop_signals(int how);
 
 /* ---- 3. I/O that survives EINTR and short counts ---------------------- */
 

@@ -102,6 +102,15 @@ void install_signal_handlers(void)
         die("sigaction SIGUSR1");
 }
 
+void block_stop_signals(int how)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    pthread_sigmask(how, &s, NULL);
+}
+
 /* ---- I/O ---------------------------------------------------------------- */
 
 int write_all(int fd, const void *buf, size_t n)

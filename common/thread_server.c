@@ -11,15 +11,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t thread_ended = PTHREAD_COND_INITIALIZER;
 static int live;                     /* threads started and not yet ended */
 
-void block_stop_signals(int how)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    pthread_sigmask(how, &s, NULL);
-}
-
 struct launch {
     void (*serve)(void *arg);
     void *arg;

@@ -10,11 +10,6 @@
 
 #include "common.h"
 
-/* SIG_BLOCK or SIG_UNBLOCK SIGINT and SIGTERM in the calling thread. A
- * new thread inherits its creator's mask: blocked around pthread_create,
- * they reach only the main thread, whose wait they must interrupt. */
-void block_stop_signals(int how);
-
 struct thread_server {
     const struct server_opts *o;
     int nonblocking;              /* accepted sockets get O_NONBLOCK */

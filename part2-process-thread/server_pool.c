@@ -115,16 +115,6 @@ static void accept_one(int listen_fd, const struct server_opts *o)
     pthread_mutex_unlock(&lock);
 }
 
-/* Workers get SIGINT/SIGTERM blocked (inherited from this mask at
- * creation), so the signal interrupts the acceptor's wait. */
-static void block_stop_signals(int how)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    pthread_sigmask(how, &s, NULL);
-}
 
 /* Wake and join every worker, within 1.5 s in all; returns how many did
  * not finish (they end with the process). */
@@ -160,6 +150,8 @@ int main(int argc, char **argv)
         die("calloc");
     int listen_fd = listen_socket(&o, 0);
 
+    /* Workers get SIGINT/SIGTERM blocked (inherited from this mask at
+     * creation), so the signal interrupts the acceptor's wait. */
     block_stop_signals(SIG_BLOCK);
     for (int i = 0; i < o.workers; i++) {
         errno = pthread_create(&tids[i], NULL, worker, &o);

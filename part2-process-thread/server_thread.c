@@ -122,19 +122,6 @@ static void thread_attributes(pthread_attr_t *attr, const struct server_opts *o)
     }
 }
 
-/* Only the main thread takes SIGINT/SIGTERM, so that its wait is the one
- * interrupted. A new thread inherits its creator's signal mask: blocking
- * them around pthread_create gives every client thread a blocked mask
- * (a signal that arrives meanwhile is delivered when we unblock). */
-static void block_stop_signals(int how)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    pthread_sigmask(how, &s, NULL);
-}
-
 int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "thread", .accepts = OPT_STACK};
@@ -157,6 +144,11 @@ int main(int argc, char **argv)
         int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
         if (fd < 0)
             continue;
+        /* Only the main thread takes SIGINT/SIGTERM, so that its wait is
+         * the one interrupted. A new thread inherits its creator's signal
+         * mask: blocking them around pthread_create gives every client
+         * thread a blocked mask (a signal that arrives meanwhile is
+         * delivered when we unblock). */
         block_stop_signals(SIG_BLOCK);
         start_thread(fd, &peer, &o, &attr);
         block_stop_signals(SIG_UNBLOCK);
