@@ -61,7 +61,7 @@ struct server {
     struct ring r;
     int listen_fd, live, stopping;
     int accept_paused;         /* out of descriptors: no ACCEPT pending */
-    struct idle_list idle;
+    struct registry idle;
     struct sockaddr_storage peer;   /* filled by the pending ACCEPT */
     socklen_t peer_len;
     unsigned long accepted, refused, idle_closed;
@@ -222,7 +222,7 @@ static void shut(struct server *s, struct conn *c, const char *why)
         return;                /* already asked */
     c->in_list = 1;
     c->why = why;
-    idle_unlink(&s->idle, c);
+    registry_remove(&s->idle, c);
     shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -231,7 +231,7 @@ static void submit_accept(struct server *s);
 static void drop(struct server *s, struct conn *c, const char *why)
 {
     if (!c->in_list)
-        idle_unlink(&s->idle, c);
+        registry_remove(&s->idle, c);
     s->bytes += c->st.bytes_out;
     conn_close(s->o, c, c->why ? c->why : why);
     s->live--;
@@ -286,7 +286,7 @@ static void on_accept(struct server *s, int res)
             set_nodelay(res);  /* what accept_client does for the others */
             s->live++;
             s->accepted++;
-            idle_touch(&s->idle, c, now_sec());
+            registry_touch(&s->idle, c, now_sec());
             submit_recv(s, c);
         }
     } else if (res == -EMFILE || res == -ENFILE) {
@@ -308,7 +308,7 @@ static void on_conn(struct server *s, struct conn *c, int res)
         return;
     }
     if (!c->in_list)
-        idle_touch(&s->idle, c, now_sec());
+        registry_touch(&s->idle, c, now_sec());
     if (c->owed_len == 0) {            /* a RECV came back with res bytes */
         c->st.reads++;
         c->st.bytes_in += (uint64_t)res;
@@ -356,7 +356,7 @@ static void close_idle(struct server *s)
 {
     struct conn *c;
     double now = now_sec();
-    while ((c = idle_expired(&s->idle, now, s->o->idle_timeout)) != NULL) {
+    while ((c = registry_expired(&s->idle, now, s->o->idle_timeout)) != NULL) {
         s->idle_closed++;
         shut(s, c, "idle");
     }
