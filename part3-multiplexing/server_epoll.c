@@ -98,7 +98,7 @@ static void serve_level(struct server *s, struct conn *c, uint32_t ev)
 
 /* Edge-triggered: flush, then read until EAGAIN or the budget is spent.
  * Returns why to close it, or NULL. */
-static const char *step_edge(struct server *s, struct conn *c)
+static const char *serve_edge(struct server *s, struct conn *c)
 {
     for (int budget = READ_BUDGET; budget > 0; budget--) {
         enum conn_io r = conn_flush(c);
@@ -120,9 +120,8 @@ static const char *step_edge(struct server *s, struct conn *c)
     return NULL;
 }
 
-static void serve_edge(struct server *s, struct conn *c)
+static void drop_if(struct server *s, struct conn *c, const char *why)
 {
-    const char *why = step_edge(s, c);
     if (why) {
         c->why = why;
         drop_client(s, c);
@@ -138,7 +137,7 @@ static void serve_ready(struct server *s, struct epoll_event *events, int n)
         else if (!s->conns.o->edge)
             serve_level(s, c, events[i].events);
         else if (!c->in_list)  /* queued: it is served in its turn below */
-            serve_edge(s, c);
+            drop_if(s, c, serve_edge(s, c));
     }
 }
 
@@ -147,8 +146,10 @@ static void serve_ready(struct server *s, struct epoll_event *events, int n)
  * busy go to the back, behind the ones not served yet. */
 static void serve_leftovers(struct server *s)
 {
-    for (int k = s->ready.len < MAX_EVENTS ? s->ready.len : MAX_EVENTS; k > 0; k--)
-        serve_edge(s, queue_pop(&s->ready));
+    for (int k = s->ready.len < MAX_EVENTS ? s->ready.len : MAX_EVENTS; k > 0; k--) {
+        struct conn *c = queue_pop(&s->ready);
+        drop_if(s, c, serve_edge(s, c));
+    }
 }
 
 static void close_idle(struct server *s)

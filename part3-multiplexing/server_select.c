@@ -40,21 +40,26 @@ static void drop_client(struct server *s, struct conn *c)
     conns_close(&s->conns, c);
 }
 
+/* A new connection: found by its descriptor number, or refused at the wall. */
+static void add_client(struct server *s, struct conn *c)
+{
+    if (c->fd < FD_SETSIZE) {
+        s->by_fd[c->fd] = c;
+        return;
+    }
+    log_ratelimited(&s->last_wall_log,        /* the wall: never FD_SET() it */
+                    "%s: descriptor %d is at or above FD_SETSIZE (%d): "
+                    "connection refused", s->conns.o->name, c->fd, FD_SETSIZE);
+    s->over_wall++;
+    c->why = "over FD_SETSIZE";
+    conns_close(&s->conns, c);
+}
+
 static void accept_clients(struct server *s)
 {
     struct conn *c;            /* NULL: no more this turn (or one turned away) */
-    for (int k = 0; k < ACCEPTS_PER_WAKEUP && (c = conns_accept(&s->conns, s->listen_fd)); k++) {
-        if (c->fd < FD_SETSIZE) {
-            s->by_fd[c->fd] = c;
-            continue;
-        }
-        log_ratelimited(&s->last_wall_log,    /* the wall: never FD_SET() it */
-                        "%s: descriptor %d is at or above FD_SETSIZE (%d): "
-                        "connection refused", s->conns.o->name, c->fd, FD_SETSIZE);
-        s->over_wall++;
-        c->why = "over FD_SETSIZE";
-        conns_close(&s->conns, c);
-    }
+    for (int k = 0; k < ACCEPTS_PER_WAKEUP && (c = conns_accept(&s->conns, s->listen_fd)); k++)
+        add_client(s, c);
 }
 
 /* The sets are rebuilt before every select(): it overwrites them. */
