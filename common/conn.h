@@ -33,7 +33,7 @@ struct conn {
     int peer_closed;           /* EOF read: send what is owed, then close */
     char *owed;                /* echo the kernel has not taken yet, or NULL */
     size_t owed_len, owed_off;
-    const char *why;           /* why it failed, for the log line */
+    const char *why;           /* why it closes, for the log line */
     double last_active;        /* now_sec() of the last byte in or out */
     struct conn *older, *newer;   /* the registry */
     struct conn_stats st;
