@@ -7,6 +7,8 @@
 #   - edge-triggered epoll echoes 1 MiB bursts in full;
 #   - 3,000 concurrent clients served correctly by poll, epoll, epoll with
 #     workers (both designs) and io_uring.
+#   - the defect checks of tests/event-defects.sh (hand-offs pending at a
+#     stop, --reuseport on IPv6, start-up memory under a huge nofile).
 set -u
 . "$(dirname "$0")/lib.sh"
 help_if_asked "$@"
@@ -197,3 +199,4 @@ if [[ -x "$P3/server_uring" ]]; then
     [[ -z "$URING_NA" ]] && check_no_reader uring "$P3/server_uring"
     check_3000 uring "$P3/server_uring"
 fi
+"$TESTS_DIR/event-defects.sh"

@@ -2,14 +2,17 @@
  * unit_common - checks of common/ on known inputs: the histogram's
  * percentiles and error bound, the payload pattern, size parsing, the
  * rate-limited log (from several threads at once: `make tsan` runs this
- * under ThreadSanitizer, which reports an unsynchronised one).
+ * under ThreadSanitizer, which reports an unsynchronised one), the event
+ * servers' ready queue and step, wait_fd().
  * Prints one PASS/FAIL line per check (the runner counts them).
  */
 #include "common.h"
+#include "step.h"
 
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -224,6 +227,101 @@ static void test_log_ratelimited_newline(void)
     check(got > 0 && count_lines(out) == 1 && out[got - 1] == '\n',
           "log_ratelimited: a trailing newline in the format gives no blank line",
           got > 0 ? out : "nothing written");
+/* epoll -e serves at most 256 queued connections a turn and puts the
+ * still-busy ones back. With 300 always busy, every one must get a turn
+ * within two: a stack (last in, first out) served the newest 256 for
+ * ever and let the oldest 44 expire as "idle". */
+static void test_ready_queue_is_fifo(void)
+{
+    enum { N = 300, PER_TURN = 256, TURNS = 6 };
+    static struct conn c[N];
+    struct conn_queue q = {0};
+    int last_turn[N], worst_wait = 0, order_ok = 1;
+    for (int i = 0; i < N; i++) {
+        queue_push(&q, &c[i]);
+        last_turn[i] = -1;
+    }
+    for (int turn = 0; turn < TURNS; turn++) {
+        int k = q.len < PER_TURN ? q.len : PER_TURN;
+        struct conn *served[PER_TURN];
+        for (int j = 0; j < k; j++)
+            served[j] = queue_pop(&q);
+        if (turn == 0)
+            for (int j = 0; j < k; j++)
+                order_ok &= served[j] == &c[j];
+        for (int j = 0; j < k; j++) {
+            int i = (int)(served[j] - c);
+            if (turn - last_turn[i] > worst_wait)
+                worst_wait = turn - last_turn[i];
+            last_turn[i] = turn;
+            queue_push(&q, served[j]);        /* still busy: back in line */
+        }
+    }
+    int never = 0;
+    for (int i = 0; i < N; i++)
+        never += last_turn[i] < 0;
+    char d[96];
+    snprintf(d, sizeof d, "%d of %d never served, worst wait %d turns, first turn in order: %d",
+             never, N, worst_wait, order_ok);
+    check(never == 0 && worst_wait <= 2 && order_ok && q.len == N,
+          "ready queue: 300 busy connections, 256 a turn, each served within 2 turns", d);
+
+    queue_remove(&q, &c[150]);                /* a connection closed while queued */
+    queue_remove(&q, &c[150]);                /* twice: no harm */
+    int seen = 0, has150 = 0;
+    for (struct conn *p; (p = queue_pop(&q)) != NULL; seen++)
+        has150 |= p == &c[150];
+    check(seen == N - 1 && !has150 && q.len == 0 && !q.first && !q.last,
+          "ready queue: a removed connection is gone, the rest intact", "wrong contents");
+}
+
+/* One step of a connection over a socketpair: echo, then EOF closes. */
+static void test_conn_step(void)
+{
+    static struct conns cs;
+    struct server_opts o = {.name = "unit", .idle_timeout = 1};
+    conns_init(&cs, &o, NULL);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
+        check(0, "conn_step: echo, then EOF closes", "socketpair failed");
+        return;
+    }
+    struct sockaddr_storage peer = {.ss_family = AF_UNIX};
+    atomic_fetch_add(cs.live, 1);             /* as accept_counted() does */
+    struct conn *c = conns_adopt(&cs, sv[0], &peer);
+    char buf[8] = "";
+    int ok = c && write(sv[1], "hello", 5) == 5 &&
+             conn_step(&cs, c, 1, 0) == WANT_READ &&
+             read(sv[1], buf, sizeof buf) == 5 && memcmp(buf, "hello", 5) == 0;
+    ok = ok && conn_step(&cs, c, 0, 0) == WANT_READ;    /* not ready: no change */
+    ok = ok && shutdown(sv[1], SHUT_WR) == 0 && conn_step(&cs, c, 1, 0) == WANT_CLOSE &&
+         strcmp(c->why, "eof") == 0;
+    check(ok, "conn_step: echo, then EOF closes", "wrong step");
+    if (c)
+        conns_close(&cs, c);
+    check(atomic_load(cs.live) == 0 && cs.reg.oldest == NULL && cs.n.accepted == 1 &&
+          cs.n.bytes == 5, "conns_close: uncounted, out of the registry", "counts wrong");
+    close(sv[1]);
+}
+
+/* A timeout of 0 looks once, as poll(..., 0) does. */
+static void test_wait_fd_zero(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        check(0, "wait_fd: timeout 0 polls once", "socketpair failed");
+        return;
+    }
+    int empty = wait_fd(sv[0], POLLIN, 0);
+    int wrote = write(sv[1], "x", 1) == 1;
+    int ready = wait_fd(sv[0], POLLIN, 0);
+    int writable = wait_fd(sv[0], POLLOUT, 0);
+    char d[64];
+    snprintf(d, sizeof d, "empty %d, with a byte %d, writable %d", empty, ready, writable);
+    check(empty == 0 && wrote && ready == 1 && writable == 1,
+          "wait_fd: timeout 0 polls once (0 when not ready, 1 when ready)", d);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 int main(void)
@@ -236,5 +334,8 @@ int main(void)
     test_parse_size();
     test_log_ratelimited_threads();
     test_log_ratelimited_newline();
+    test_ready_queue_is_fifo();
+    test_conn_step();
+    test_wait_fd_zero();
     return failures ? 1 : 0;
 }
