@@ -227,6 +227,8 @@ static void test_log_ratelimited_newline(void)
     check(got > 0 && count_lines(out) == 1 && out[got - 1] == '\n',
           "log_ratelimited: a trailing newline in the format gives no blank line",
           got > 0 ? out : "nothing written");
+}
+
 /* epoll -e serves at most 256 queued connections a turn and puts the
  * still-busy ones back. With 300 always busy, every one must get a turn
  * within two: a stack (last in, first out) served the newest 256 for
