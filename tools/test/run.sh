@@ -139,6 +139,8 @@ stats -v mode=md "$tmp/same.csv" >"$tmp/same.md" 2>&1
 check "md: runs that all agree show the value alone; spread at the median's precision" "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" \
     [ "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" = "| 1 | 5 | | 2 | 0.500 (0.250–0.750) | " ]
 units=$(awk -v mode=units -v values=wall_s,first_max_ms,lat_p99_us,req_per_s,mb_s_recv,srv_rss_kib,srv_cpu_pct,errors -f "$tools/stats.awk" </dev/null)
+rps=$(awk -v mode=units -v values=offered_rps,achieved_rps -f "$tools/stats.awk" </dev/null)
+check "offered and achieved rates in requests/s" "$rps" [ "$rps" = "offered_rps in requests/s, achieved_rps in requests/s" ]
 check "units from column names" "$units" [ "$units" = "wall_s in s, first_max_ms in ms, lat_p99_us in µs, req_per_s in requests/s, mb_s_recv in MB/s, srv_rss_kib in KiB, srv_cpu_pct in %, errors (count)" ]
 printf '# report: rows=n values=x\nn,x\n' >"$tmp/bad.csv"
 printf '# title: none\na,b\n1,2\n' >"$tmp/bad2.csv"
