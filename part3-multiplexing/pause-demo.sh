@@ -5,7 +5,7 @@
 #
 #   ./pause-demo.sh                       10 connections, 5 s per run, 20,000 requests/s
 #   ./pause-demo.sh -d 10 --rate 10000 --out /tmp/demo
-#   ./pause-demo.sh --serve SECS          only the paused server (timing.sh, table part3_e)
+#   ./pause-demo.sh --serve SECS          only the paused server (timing.sh, table part3_f)
 #
 # Starts ./server_epoll on a free port and runs the client four times:
 # closed loop and open loop (--rate), against the server running freely and

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # timing.sh - part 3's tables (docs/part3.md; the experiments: docs/experiments.md).
 #
-#   ./timing.sh                    default profile: reduced scale, about 5 minutes
+#   ./timing.sh                    default profile: reduced scale, about 4 minutes
 #   ./timing.sh --profile full     the published scales (prints an estimate first)
 #   ./timing.sh --runs 1 --only part3_b
 #   P3_SMOKE=1 ./timing.sh --runs 1 --out /tmp/p3   tiny cells: does it all work?
