@@ -5,6 +5,7 @@
 #
 #   ./pause-demo.sh                       10 connections, 5 s per run, 20,000 requests/s
 #   ./pause-demo.sh -d 10 --rate 10000 --out /tmp/demo
+#   ./pause-demo.sh --serve SECS          only the paused server (timing.sh, table part3_f)
 #
 # Starts ./server_epoll on a free port and runs the client four times:
 # closed loop and open loop (--rate), against the server running freely and
@@ -20,17 +21,23 @@
 # The rate must stay well below the server's closed-loop peak on this
 # machine (the closed-loop rows show it): the open-loop client then asks
 # for the same requests whether or not the server stalls.
+#
+# --serve SECS starts ./server_epoll -p 0 --idle-timeout 0 with this
+# script's stdout and stderr (its banner names its own pid), pauses it the
+# same way for at most SECS seconds, and exits when it exits, with its
+# status. Part 3's timing.sh (table part3_f) runs it as a server.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-SECS=5 RATE=20000 CONNS=10 OUT=""
+SECS=5 RATE=20000 CONNS=10 OUT="" SERVE=""
 
-usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,29s/^# \{0,1\}//p' "$0"; }
 while (($#)); do
     case $1 in
         -d) SECS=${2:-}; shift 2 || break ;;
         --rate) RATE=${2:-}; shift 2 || break ;;
         -c) CONNS=${2:-}; shift 2 || break ;;
         --out) OUT=${2:-}; shift 2 || break ;;
+        --serve) SERVE=${2:-}; shift 2 || break ;;
         -h|--help) usage; exit 0 ;;
         *) echo "pause-demo.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -41,16 +48,23 @@ for v in "$SECS" "$RATE" "$CONNS"; do
         exit 2
     fi
 done
-((SECS <= 600)) || { echo "pause-demo.sh: -d at most 600 s" >&2; exit 2; }
+if [[ -n "$SERVE" ]]; then
+    if [[ ! $SERVE =~ ^[1-9][0-9]*$ ]]; then
+        echo "pause-demo.sh: --serve wants a positive whole number of seconds" >&2
+        exit 2
+    fi
+    SECS=$SERVE
+fi
+((SECS <= 600)) || { echo "pause-demo.sh: -d and --serve at most 600 s" >&2; exit 2; }
 SERVER="$here/server_epoll" CLIENT="$here/client"
 if [[ ! -x "$SERVER" || ! -x "$CLIENT" ]]; then
     echo "pause-demo.sh: build first: make -C $here" >&2
     exit 2
 fi
-if [[ -z "$OUT" ]]; then
+if [[ -z "$OUT" && -z "$SERVE" ]]; then
     OUT=$(mktemp -d "${TMPDIR:-/tmp}/pause-demo.XXXXXX") || exit 1
 fi
-mkdir -p -- "$OUT" || exit 1
+[[ -n "$SERVE" ]] || mkdir -p -- "$OUT" || exit 1
 
 SRV_PID="" PAUSER_PID=""
 stop_pauser() {
@@ -80,6 +94,34 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# ---- SIGSTOP 100 ms in every second, for a bounded number of seconds --------
+pause_server() {
+    local n
+    trap 'kill -CONT "$pid" 2>/dev/null; exit 0' TERM
+    # (sleep in the background: the TERM trap then runs at once, not after it)
+    for ((n = 0; n < SECS + 5; n++)); do
+        sleep 0.9 &
+        wait "$!"
+        kill -STOP "$pid" 2>/dev/null || exit 0
+        sleep 0.1 &
+        wait "$!"
+        kill -CONT "$pid" 2>/dev/null || exit 0
+    done
+}
+
+# ---- --serve: only the paused server, for timing.sh ------------------------
+if [[ -n "$SERVE" ]]; then
+    "$SERVER" -p 0 --idle-timeout 0 &
+    SRV_PID=$! pid=$!
+    pause_server &
+    PAUSER_PID=$!
+    rc=0
+    wait "$SRV_PID" || rc=$?
+    SRV_PID=""
+    stop_pauser
+    exit "$rc"
+fi
+
 # ---- the server, on a free port; its pid from its banner ------------------
 "$SERVER" -p 0 --idle-timeout 0 >"$OUT/server.out" 2>"$OUT/server.err" &
 started=$!
@@ -98,18 +140,6 @@ if [[ -z "$port" || "$pid" != "$started" ]]; then
     echo "pause-demo.sh: no banner from $SERVER (or not its own pid): $line" >&2
     exit 1
 fi
-
-# ---- SIGSTOP 100 ms in every second, for a bounded number of seconds --------
-pause_server() {
-    local n
-    trap 'kill -CONT "$pid" 2>/dev/null; exit 0' TERM
-    for ((n = 0; n < SECS + 5; n++)); do
-        sleep 0.9
-        kill -STOP "$pid" 2>/dev/null || exit 0
-        sleep 0.1
-        kill -CONT "$pid" 2>/dev/null || exit 0
-    done
-}
 
 # run NAME paused|free [client args...]: one client run, its CSV in OUT.
 run() {

@@ -375,6 +375,76 @@ p3d_compare() {
 p3d_thread_slower() { p3d_compare "$1" rate; }
 p3d_thread_dearer() { p3d_compare "$1" cpu; }
 
+# The models of part3_e: the rows "MODEL/peak", in order.
+p3e_models() {
+    local r
+    for r in "${ROWS[@]}"; do
+        [[ $r == */peak ]] && printf '%s\n' "${r%/peak}"
+    done
+}
+
+# The median of a column the table's report does not list (part3_e's
+# requests, to weigh late against): p3e_extra VAR DIR TABLE ROW COLUMN.
+p3e_extra() {
+    local got
+    got=$(awk -F, -v mode=long -v rows=case -v cols=- -v values="$5" \
+              -f "$tools/stats.awk" "$2/$3.csv" 2>/dev/null |
+          awk -F, -v r="$4" '$1 == r { print $7 }')
+    if [ -z "$got" ]; then
+        FIG="no ok run for $4 $5"
+        return 1
+    fi
+    printf -v "$1" '%s' "$got"
+}
+
+# At 50% of its peak every model keeps the schedule: achieved within 2%
+# of offered, and at most 1% of the requests late.
+p3e_half_kept() {
+    begin "$1" part3_e || return 0
+    local m off ach late req worst=0 wlate=0 n=0
+    for m in $(p3e_models); do
+        get off "$m/50" "" offered_rps && get ach "$m/50" "" achieved_rps &&
+            get late "$m/50" "" late && p3e_extra req "$1" part3_e "$m/50" requests || return 0
+        worst=$(calc "(($ach > $off ? $ach - $off : $off - $ach) / $off) > $worst ? ($ach > $off ? $ach - $off : $off - $ach) / $off : $worst")
+        wlate=$(calc "$req > 0 && $late / $req > $wlate ? $late / $req : $wlate")
+        n=$((n + 1))
+    done
+    [ "$n" -gt 0 ] || { FIG="no MODEL/50 row"; return 0; }
+    decide "$worst <= 0.02 && $wlate <= 0.01" \
+        "achieved at most $(calc "100 * $worst")% off offered, at most $(calc "100 * $wlate")% of requests late ($n models)"
+}
+
+# Past the peak the queue grows: p99 at 110% at least 10x p99 at 50%.
+p3e_knee() {
+    begin "$1" part3_e || return 0
+    local m a b low="" n=0
+    for m in $(p3e_models); do
+        get a "$m/50" "" lat_p99_us && get b "$m/110" "" lat_p99_us || return 0
+        low=$(calc "${low:-$b / $a} < $b / $a ? ${low:-$b / $a} : $b / $a")
+        n=$((n + 1))
+    done
+    [ "$n" -gt 0 ] || { FIG="no MODEL/50 row"; return 0; }
+    decide "$low >= 10" "p99 at 110% at least ×$low p99 at 50% ($n models)"
+}
+
+# The paused server, open loop, latency from the schedule: p99 >= 50 ms.
+p3f_corrected_sees() {
+    begin "$1" part3_f || return 0
+    local c
+    get c paused open lat_p99_us || return 0
+    decide "$c >= 50000" "corrected p99 $(calc "$c / 1000") ms"
+}
+
+# ... while the closed-loop p99 and the uncorrected one stay 10x below it.
+p3f_others_hide() {
+    begin "$1" part3_f || return 0
+    local c closed raw
+    get c paused open lat_p99_us && get closed paused closed lat_p99_us &&
+        get raw paused open raw_p99_us || return 0
+    decide "$closed * 10 <= $c && $raw * 10 <= $c" \
+        "closed-loop p99 $(calc "$closed / 1000") ms, uncorrected $(calc "$raw / 1000") ms, corrected $(calc "$c / 1000") ms"
+}
+
 ###########################################################################
 # Part 4
 
@@ -509,6 +579,10 @@ PHENOMENA=(
     "part3_c|p3c_rss_per_conn|fork's RSS per connection is at least 10x poll's and epoll's"
     "part3_d|p3d_thread_slower|a thread per client moves fewer requests than epoll"
     "part3_d|p3d_thread_dearer|a thread per client spends more CPU per request than epoll"
+    "part3_e|p3e_half_kept|at 50% of its peak every model keeps the schedule (achieved within 2%, at most 1% late)"
+    "part3_e|p3e_knee|past the peak latency climbs: p99 at 110% at least 10x p99 at 50%"
+    "part3_f|p3f_corrected_sees|a server paused 100 ms/s: open-loop p99 from the schedule at least 50 ms"
+    "part3_f|p3f_others_hide|closed-loop and uncorrected p99 stay 10x below it"
     "part4_a|p4a_one_copy_64k|one-copy at or above two-copy at 64 KiB (within 5%)"
     "part4_a|p4a_zero_copy_behind|zero-copy is not ahead at any size on loopback"
     "part4_b|p4b_latency_grows|latency grows with client threads, in every mode"

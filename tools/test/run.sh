@@ -139,6 +139,8 @@ stats -v mode=md "$tmp/same.csv" >"$tmp/same.md" 2>&1
 check "md: runs that all agree show the value alone; spread at the median's precision" "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" \
     [ "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" = "| 1 | 5 | | 2 | 0.500 (0.250–0.750) | " ]
 units=$(awk -v mode=units -v values=wall_s,first_max_ms,lat_p99_us,req_per_s,mb_s_recv,srv_rss_kib,srv_cpu_pct,errors -f "$tools/stats.awk" </dev/null)
+rps=$(awk -v mode=units -v values=offered_rps,achieved_rps -f "$tools/stats.awk" </dev/null)
+check "offered and achieved rates in requests/s" "$rps" [ "$rps" = "offered_rps in requests/s, achieved_rps in requests/s" ]
 check "units from column names" "$units" [ "$units" = "wall_s in s, first_max_ms in ms, lat_p99_us in µs, req_per_s in requests/s, mb_s_recv in MB/s, srv_rss_kib in KiB, srv_cpu_pct in %, errors (count)" ]
 printf '# report: rows=n values=x\nn,x\n' >"$tmp/bad.csv"
 printf '# title: none\na,b\n1,2\n' >"$tmp/bad2.csv"
@@ -436,10 +438,24 @@ else
         [ "$prof" = default ] || d=$refdir/full
         rc=0
         "$tools/check-results.sh" "$d" >"$tmp/cr.out" 2>&1 || rc=$?
+        # MISSING only for a table the reference has not measured yet
+        # (part3_e and part3_f until the next reference run): a line of a
+        # table the reference has is never MISSING.
+        unmeasured=$(awk '/^MISSING / { print $2 }' "$tmp/cr.out" | sort -u)
+        notref=""
+        for t in $unmeasured; do
+            if [ -f "$d/$t.csv" ]; then notref="$notref $t"; fi
+        done
+        refmissing=$(grep -c '^MISSING ' "$tmp/cr.out")
         check "$prof profile reference: every phenomenon PASS, exit 0" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 5)" \
-            bash -c '[ "$1" = 0 ] && ! grep -qE "^(FAIL|MISSING)" "$2" && [ "$(grep -c "^PASS" "$2")" -ge 30 ] &&
-                grep -qE "^[0-9]+ phenomena: [0-9]+ reproduced \(PASS\), 0 not \(FAIL\), 0 not measured" "$2"' _ "$rc" "$tmp/cr.out"
+            bash -c '[ "$1" = 0 ] && ! grep -qE "^FAIL" "$2" && [ -z "$3" ] && [ "$(grep -c "^PASS" "$2")" -ge 30 ] &&
+                grep -qE "^[0-9]+ phenomena: [0-9]+ reproduced \(PASS\), 0 not \(FAIL\), $4 not measured" "$2"' _ "$rc" "$tmp/cr.out" "$notref" "$refmissing"
+        if [ -n "$unmeasured" ]; then
+            printf '  (the %s reference has no %s yet: those rules are tested when it does)\n' "$prof" "${unmeasured//$'\n'/ }"
+        fi
     done
+    # (refmissing, from here on: the default reference's unmeasured rules)
+    refmissing=$("$tools/check-results.sh" "$refdir" 2>/dev/null | grep -c '^MISSING ')
     # The full profile is compared with full/: part3_b runs 100 to 4000 there.
     check "a full-profile table is compared with the reference's full/" "$(grep 'part3_b .*linearly' "$tmp/cr.out")" \
         has_re "$tmp/cr.out" 'part3_b .*N ×40 \(reference: .*N ×40\)'
@@ -470,6 +486,10 @@ else
         "part3_c|RSS per connection|model=fork|srv_rss_kib|=2000"
         "part3_d|moves fewer requests|model=thread|req_per_s|*2"
         "part3_d|more CPU per request|model=thread|srv_cpu_pct|*0.4"
+        "part3_e|every model keeps the schedule|case=epoll/50|achieved_rps|*0.9"
+        "part3_e|past the peak latency climbs|case=epoll/110|lat_p99_us|=100"
+        "part3_f|from the schedule at least 50 ms|server=paused loop=open|lat_p99_us|=20000"
+        "part3_f|stay 10x below it|server=paused loop=closed|lat_p99_us|=90000"
         "part4_a|one-copy at or above|mode=one-copy size=64K|gbit_s|*0.5"
         "part4_a|zero-copy is not ahead|mode=zero-copy size=1M|gbit_s|*3"
         "part4_b|latency grows with client threads|mode=sendfile threads=8|lat_p50_us|=10"
@@ -484,8 +504,13 @@ else
     # (no reference: the figures beside each line are not what is tested here)
     mkdir -p "$tmp/noref"
     nbroken=0 notfailed=""
+    nskipped=0
     for b in "${broken[@]}"; do
         IFS='|' read -r table text keys col op <<<"$b"
+        if [ ! -f "$refdir/$table.csv" ]; then  # (not measured there yet)
+            nskipped=$((nskipped + 1))
+            continue
+        fi
         fresh_copy "$refdir"
         edit_csv "$tmp/cr/$table.csv" "$keys" "$col" "$op"
         rc=0
@@ -497,9 +522,9 @@ else
             notfailed="$notfailed [$table: $text, rc=$rc: $(grep "$text" "$tmp/cr.out" | cut -c1-120)]"
         fi
     done
-    check "each phenomenon broken in turn: its line FAILs, exit 1 (${#broken[@]} cases)" "$notfailed" \
-        [ "$nbroken" = "${#broken[@]}" ]
-    nrules=$("$tools/check-results.sh" "$refdir" | grep -c '^PASS')
+    check "each phenomenon broken in turn: its line FAILs, exit 1 ($nbroken cases; $nskipped of tables the reference lacks)" "$notfailed" \
+        [ "$((nbroken + nskipped))" = "${#broken[@]}" ]
+    nrules=$("$tools/check-results.sh" "$refdir" | grep -cE '^(PASS|MISSING) ')
     check "every phenomenon has a broken case ($nrules rules)" "${#broken[@]} cases for $nrules rules" \
         [ "$nrules" = "${#broken[@]}" ]
 
@@ -511,7 +536,7 @@ else
     check "a missing table: its lines MISSING, exit 0 when nothing fails" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 6)" \
         bash -c '[ "$1" = 0 ] && [ "$(grep -c "^MISSING part3_c " "$2")" = 3 ] &&
             grep -q "^MISSING part4_d  zero-copy sends over veth" "$2" && ! grep -q "^FAIL" "$2" &&
-            grep -q "4 not measured (MISSING)" "$2"' _ "$rc" "$tmp/cr.out"
+            grep -q "$(($3 + 4)) not measured (MISSING)" "$2"' _ "$rc" "$tmp/cr.out" "$refmissing"
     rc=0
     "$tools/check-results.sh" "$tmp/no-such-dir" >/dev/null 2>&1 || rc=$?
     check "no such directory: exit 2" "rc=$rc" [ "$rc" = 2 ]
