@@ -10,16 +10,24 @@
 
 #define POOL_BYTES (4u << 20)     /* zero-copy: per connection, at least 2 buffers */
 
-static const char *const mode_names[] = {"two-copy", "one-copy", "zero-copy", "sendfile"};
+static const char *const mode_names[] = {"two-copy", "one-copy", "zero-copy", "sendfile",
+                                         "send-zc"};
+#define MODES (int)(sizeof mode_names / sizeof mode_names[0])
 
 enum mode mode_parse(const char *name)
 {
-    for (int m = 0; m < 4; m++)
+    for (int m = 0; m < MODES; m++)
         if (strcmp(name, mode_names[m]) == 0)
             return (enum mode)m;
     fprintf(stderr, "copy-modes: unknown --mode '%s' (two-copy, one-copy, zero-copy, "
-            "sendfile)\n", name);
+            "sendfile, send-zc)\n", name);
     exit(2);
+}
+
+/* The modes whose buffers the kernel may still read after a send. */
+static int uses_pool(enum mode m)
+{
+    return m == ZERO_COPY || m == SEND_ZC;
 }
 
 static void release_content(struct conn *c)
@@ -65,7 +73,7 @@ const char *prepare_content(struct conn *c, const struct stream_request *rq)
 {
     if (c->ready && c->tag == rq->tag && c->size == rq->size)
         return NULL;
-    if (c->mode == ZERO_COPY) {        /* buffers still in flight are not ours to free */
+    if (uses_pool(c->mode)) {          /* buffers still in flight are not ours to free */
         const char *why = zc_wait_below(&c->zc, 1, 2000);
         if (why)
             return why;
@@ -73,7 +81,7 @@ const char *prepare_content(struct conn *c, const struct stream_request *rq)
     release_content(c);
     c->tag = rq->tag, c->size = rq->size;
     const char *no_memory = "out of memory for the message", *why = NULL;
-    if (c->mode == ZERO_COPY) {
+    if (uses_pool(c->mode)) {
         int n = (int)(POOL_BYTES / rq->size);
         zc_reset(&c->zc, n < 2 ? 2 : n > ZC_POOL_MAX ? ZC_POOL_MAX : n);
         for (int s = 0; s < c->zc.nslots; s++)
@@ -94,18 +102,23 @@ const char *prepare_content(struct conn *c, const struct stream_request *rq)
 }
 
 
-/* sendfile needs a second descriptor per connection. It is taken now, so
- * that a server out of descriptors turns this client away at once, as the
- * accept loop does, instead of failing its first request halfway. */
+/* sendfile and send-zc need a second descriptor per connection (a memory
+ * file, a ring). It is taken now, so that a server out of descriptors
+ * turns this client away at once, as the accept loop does, instead of
+ * failing its first request halfway. */
 struct conn *conn_new(int fd, const struct sockaddr_storage *peer, enum mode mode,
                       const char *name)
 {
     static double last;
     struct conn *c = calloc(1, sizeof *c);
-    if (c && mode == SENDFILE &&
-        (c->memfd = memfd_create("part4-message", MFD_CLOEXEC)) < 0) {
-        log_ratelimited(&last, "%s: no descriptor for a memory file (%s): turning "
-                        "clients away", name, strerror(errno));
+    const char *what = NULL;
+    if (c && mode == SENDFILE && (c->memfd = memfd_create("part4-message", MFD_CLOEXEC)) < 0)
+        what = "a memory file";
+    else if (c && mode == SEND_ZC && sendzc_open(&c->ring, fd, &c->zc) != 0)
+        what = "a ring";
+    if (what) {
+        log_ratelimited(&last, "%s: no descriptor for %s (%s): turning clients away",
+                        name, what, strerror(errno));
         free(c);
         c = NULL;
     }
@@ -122,6 +135,7 @@ struct conn *conn_new(int fd, const struct sockaddr_storage *peer, enum mode mod
 
 void conn_free(struct conn *c)
 {
+    sendzc_close(&c->ring);
     close(c->fd);
     release_content(c);
     if (c->memfd >= 0)
@@ -161,7 +175,7 @@ void totals_print(const char *name, enum mode mode, const struct thread_server *
            name, mode_names[mode], connections, total_requests, total_messages,
            total_bytes, t->refused, t->accept_errors, t->thread_errors, threads_left,
            cpu, kib > 0 ? cpu * 1e9 / kib : 0);
-    if (mode == ZERO_COPY)
+    if (uses_pool(mode))
         zc_print_totals(&zc_total);
     printf("\n");
     fflush(stdout);

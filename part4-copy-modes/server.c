@@ -19,9 +19,13 @@
  *   sendfile   the content sits in a memory file (memfd) written once;
  *              sendfile() moves it from the page cache to the socket.
  *              The file is a second descriptor per connection.
+ *   send-zc    zero-copy again, through io_uring (IORING_OP_SENDMSG_ZC):
+ *              the same pool and account, a notification per send read
+ *              from the connection's own ring (sendzc.c).
  *
  * Each mode is one function: send_two_copy(), send_one_copy(),
- * send_zero_copy(), send_sendfile(). Everything else is the same for all.
+ * send_zero_copy(), send_sendfile(), send_send_zc(). Everything else is
+ * the same for all.
  *
  * The protocol (common/stream.h): the client sends a 24-byte request
  * header (size, count or 0 = until I close, a tag); we answer "S4OK" and
@@ -35,6 +39,7 @@
  * by SIGTERM, so a client that never reads cannot hold a thread.
  */
 #include "connection.h"
+#include "sendio.h"
 #include "thread_server.h"
 
 #include <errno.h>
@@ -49,55 +54,6 @@ static const struct server_opts *opts;
 static int idle_ms(void)
 {
     return opts->idle_timeout > 0 ? opts->idle_timeout * 1000 : -1;
-}
-
-/* Wait until the socket can take more. NULL when it can, else why the
- * connection ends. */
-static const char *wait_writable(struct conn *c)
-{
-    int r = wait_fd(c->fd, POLLOUT, idle_ms());
-    return r > 0 ? NULL : r == 0 ? "not reading (idle timeout)" : "stopped";
-}
-
-static const char *send_error_reason(int err)
-{
-    return err == EPIPE || err == ECONNRESET ? "closed by client" : strerror(err);
-}
-
-/* Send n bytes from one buffer on the non-blocking socket; `more` corks
- * them (MSG_MORE) into the segment of whatever is sent next. */
-static const char *send_all(struct conn *c, const void *buf, size_t n, int more)
-{
-    const uint8_t *p = buf;
-    while (n > 0) {
-        if (stop_requested)
-            return "stopped";
-        ssize_t w = send_nosignal(c->fd, p, n, MSG_DONTWAIT | (more ? MSG_MORE : 0));
-        if (w > 0) {
-            p += w, n -= (size_t)w;
-            c->st.bytes_out += (uint64_t)w;
-        } else if (w < 0 && errno == EAGAIN) {
-            const char *why = wait_writable(c);
-            if (why)
-                return why;
-        } else {
-            return send_error_reason(errno);
-        }
-    }
-    return NULL;
-}
-
-/* After sendmsg() took `done` bytes, move the iovec past them. */
-static void iov_advance(struct iovec **iov, int *cnt, size_t done)
-{
-    while (*cnt > 0 && done >= (*iov)->iov_len) {
-        done -= (*iov)->iov_len;
-        (*iov)++, (*cnt)--;
-    }
-    if (*cnt > 0) {
-        (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + done;
-        (*iov)->iov_len -= done;
-    }
 }
 
 /* sendmsg() the fields of m, gathered by the kernel. zc_slot >= 0: with
@@ -125,7 +81,7 @@ static const char *send_fields(struct conn *c, const struct message *m, int zc_s
         } else if (w < 0 && errno == EAGAIN) {
             if (zc_slot >= 0)
                 zc_collect(&c->zc);
-            const char *why = wait_writable(c);
+            const char *why = wait_writable(c->fd, idle_ms());
             if (why)
                 return why;
         } else if (!(w < 0 && errno == EINTR)) {
@@ -145,7 +101,7 @@ static const char *send_two_copy(struct conn *c)
         memcpy(p, c->msg.field[k].iov_base, c->msg.field[k].iov_len);
         p += c->msg.field[k].iov_len;
     }
-    return send_all(c, c->flat, c->msg.size, 0);           /* copy 2: the kernel's */
+    return send_all(c, c->flat, c->msg.size, 0, idle_ms());   /* copy 2: the kernel's */
 }
 
 /* ---- mode 2: one copy: the kernel gathers the fields ----------------------- */
@@ -158,19 +114,25 @@ static const char *send_one_copy(struct conn *c)
 
 /* ---- mode 3: zero copy, from a pool of buffers ------------------------------ */
 
-static const char *send_zero_copy(struct conn *c)
+/* A free buffer of the pool, stamped: one whose every send has completed.
+ * Only when the whole pool is in flight do we wait - not once per send. */
+static const char *take_buffer(struct conn *c, int *slot)
 {
-    /* A free buffer: one whose every send has completed. Only when the
-     * whole pool is in flight do we wait - not once per send. */
-    int s = zc_take_free(&c->zc);
-    if (s < 0) {
+    if ((*slot = zc_take_free(&c->zc)) < 0) {
         const char *why = zc_wait_below(&c->zc, c->zc.nslots, idle_ms());
         if (why)
             return why;
-        s = zc_take_free(&c->zc);
+        *slot = zc_take_free(&c->zc);
     }
-    message_stamp(&c->pool[s], c->seq);
-    return send_fields(c, &c->pool[s], s);
+    message_stamp(&c->pool[*slot], c->seq);
+    return NULL;
+}
+
+static const char *send_zero_copy(struct conn *c)
+{
+    int s;
+    const char *why = take_buffer(c, &s);
+    return why ? why : send_fields(c, &c->pool[s], s);
 }
 
 /* ---- mode 4: sendfile from a memory file ---------------------------------- */
@@ -184,7 +146,7 @@ static const char *send_sendfile(struct conn *c)
     uint8_t stamp[STREAM_STAMP_LEN];
     size_t head = c->size < sizeof stamp ? c->size : sizeof stamp;
     stream_stamp(stamp, head, c->seq);
-    const char *why = send_all(c, stamp, head, 1);
+    const char *why = send_all(c, stamp, head, 1, idle_ms());
     off_t off = (off_t)head;
     while (!why && off < (off_t)c->size) {
         if (stop_requested)
@@ -193,13 +155,39 @@ static const char *send_sendfile(struct conn *c)
         if (w > 0)
             c->st.bytes_out += (uint64_t)w;     /* sendfile moved `off` */
         else if (w < 0 && errno == EAGAIN)
-            why = wait_writable(c);
+            why = wait_writable(c->fd, idle_ms());
         else if (w < 0 && errno != EINTR)
             why = send_error_reason(errno);
         else if (w == 0)
             why = "memfd shorter than the message";
     }
     return why;
+}
+
+/* ---- mode 5: zero copy through io_uring ------------------------------------ */
+
+static const char *send_send_zc(struct conn *c)
+{
+    /* send_fields() again, one IORING_OP_SENDMSG_ZC per sendmsg(); the
+     * ring counts each result with IORING_CQE_F_MORE as a send and each
+     * IORING_CQE_F_NOTIF as its completion, in the same pool account. */
+    int s;
+    const char *why = take_buffer(c, &s);
+    if (why)
+        return why;
+    struct iovec iov[FIELDS], *v = iov;
+    int cnt = c->pool[s].nfields;
+    memcpy(iov, c->pool[s].field, sizeof(struct iovec) * (size_t)cnt);
+    while (cnt > 0) {
+        size_t w;
+        if (stop_requested)
+            return "stopped";
+        if ((why = sendzc_send(&c->ring, v, cnt, s, idle_ms(), &w)) != NULL)
+            return why;
+        c->st.bytes_out += w;
+        iov_advance(&v, &cnt, w);       /* a partial send is normal here too */
+    }
+    return NULL;
 }
 
 /* ---- the conversation ------------------------------------------------------ */
@@ -212,8 +200,8 @@ static void refuse_request(struct conn *c, const char *reason)
     uint8_t hdr[STREAM_REPLY_LEN];
     uint32_t len;
     stream_encode_reply(hdr, reason, &len);
-    if (!send_all(c, hdr, sizeof hdr, 1))
-        send_all(c, reason, len, 0);
+    if (!send_all(c, hdr, sizeof hdr, 1, idle_ms()))
+        send_all(c, reason, len, 0, idle_ms());
     shutdown(c->fd, SHUT_WR);
     char sink[4096];
     for (int i = 0; i < 16 && wait_fd(c->fd, POLLIN, 250) > 0; i++)
@@ -271,6 +259,7 @@ static const char *send_message(struct conn *c)
     case ONE_COPY:  return send_one_copy(c);
     case ZERO_COPY: return send_zero_copy(c);
     case SENDFILE:  return send_sendfile(c);
+    case SEND_ZC:   return send_send_zc(c);
     }
     return "no such mode";
 }
@@ -290,7 +279,7 @@ static const char *serve_requests(struct conn *c)
         uint8_t ok[STREAM_REPLY_LEN];
         uint32_t len;
         stream_encode_reply(ok, NULL, &len);
-        if ((why = send_all(c, ok, sizeof ok, 1)) != NULL)   /* corked with message 0 */
+        if ((why = send_all(c, ok, sizeof ok, 1, idle_ms())) != NULL)   /* corked with message 0 */
             return why;
         for (uint64_t i = 0; rq.count == 0 || i < rq.count; i++) {
             if ((why = send_message(c)) != NULL)
@@ -317,9 +306,9 @@ static void serve_connection(void *arg)
 {
     struct conn *c = arg;
     if (c->mode == ZERO_COPY)
-        zc_open(&c->zc, c->fd, opts->name);
+        zc_open(&c->zc, c->fd, opts->name);     /* send-zc's ring: conn_new() */
     const char *why = serve_requests(c);
-    if (c->mode == ZERO_COPY) {
+    if (c->mode == ZERO_COPY || c->mode == SEND_ZC) {
         zc_finish(&c->zc);
         if (opts->verbose)
             zc_log(&c->zc, opts->name);
@@ -336,12 +325,14 @@ int main(int argc, char **argv)
         .name = "copy-modes",
         .accepts = OPT_MODE,
         .mode = "one-copy",
-        .help_extra = "  --mode is two-copy, one-copy, zero-copy or sendfile\n"
+        .help_extra = "  --mode is two-copy, one-copy, zero-copy, sendfile or send-zc\n"
                       "  one thread per connection, at most --max-conns\n",
     };
     server_opts_parse(&o, argc, argv);
     opts = &o;
     mode = mode_parse(o.mode);
+    if (mode == SEND_ZC)
+        sendzc_check(o.name);     /* the kernel's support, before any client */
     install_signal_handlers();
     int listen_fd = listen_socket(&o, 0);
     print_banner(o.name, listen_fd);

@@ -8,10 +8,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+static void collect_error_queue(void *arg);
+
 void zc_open(struct zc_pool *z, int fd, const char *name)
 {
     memset(z, 0, sizeof *z);
     z->fd = fd;
+    /* poll() reports POLLERR while the error queue holds notifications,
+     * so a wait for no event at all wakes for completions. */
+    z->src = (struct zc_source){.label = "zero-copy", .collect = collect_error_queue,
+                                .arg = z, .wait_fd = fd, .events = 0};
     int one = 1;
     z->on = setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) == 0;
     if (!z->on) {
@@ -20,6 +26,14 @@ void zc_open(struct zc_pool *z, int fd, const char *name)
         log_ratelimited(&last, "%s: SO_ZEROCOPY refused (%s): this connection "
                         "sends with ordinary copies", name, strerror(errno));
     }
+}
+
+void zc_attach(struct zc_pool *z, int fd, const struct zc_source *src)
+{
+    memset(z, 0, sizeof *z);
+    z->fd = fd;
+    z->on = 1;
+    z->src = *src;
 }
 
 void zc_reset(struct zc_pool *z, int nslots)
@@ -53,7 +67,7 @@ void zc_sent(struct zc_pool *z, int slot)
 
 /* Credit the completed id range [lo, hi] to the buffers it covers. Ids
  * are 32-bit and wrap; differences are taken in that arithmetic. */
-static void complete(struct zc_pool *z, uint32_t lo, uint32_t hi, int copied)
+void zc_complete(struct zc_pool *z, uint32_t lo, uint32_t hi, int copied)
 {
     uint32_t n = hi - lo + 1;
     z->n.completions += n;
@@ -77,6 +91,12 @@ static void complete(struct zc_pool *z, uint32_t lo, uint32_t hi, int copied)
 
 void zc_collect(struct zc_pool *z)
 {
+    z->src.collect(z->src.arg);
+}
+
+static void collect_error_queue(void *arg)
+{
+    struct zc_pool *z = arg;
     for (;;) {
         char control[128];
         struct msghdr mh = {.msg_control = control, .msg_controllen = sizeof control};
@@ -90,7 +110,7 @@ void zc_collect(struct zc_pool *z)
             struct sock_extended_err ee;
             memcpy(&ee, CMSG_DATA(cm), sizeof ee);
             if (ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY && ee.ee_errno == 0)
-                complete(z, ee.ee_info, ee.ee_data, ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED);
+                zc_complete(z, ee.ee_info, ee.ee_data, ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED);
         }
     }
 }
@@ -103,8 +123,6 @@ static int pending(const struct zc_pool *z)
     return n;
 }
 
-/* poll() reports POLLERR while the error queue holds notifications, so a
- * wait for no event at all wakes for completions. */
 const char *zc_wait_below(struct zc_pool *z, int limit, int timeout_ms)
 {
     double deadline = now_sec() + timeout_ms / 1000.0;
@@ -112,13 +130,13 @@ const char *zc_wait_below(struct zc_pool *z, int limit, int timeout_ms)
     while (pending(z) >= limit) {
         if (timeout_ms >= 0 && now_sec() > deadline)
             return "not reading (idle timeout)";
-        int r = wait_fd(z->fd, 0, timeout_ms);
+        int r = wait_fd(z->src.wait_fd, z->src.events, timeout_ms);
         if (r < 0)
             return "stopped";
         uint64_t before = z->n.completions;
         zc_collect(z);
         if (r > 0 && z->n.completions == before)
-            sleep_ms(5);    /* POLLHUP of a closed peer is not a completion: no spin */
+            sleep_ms(5);    /* POLLHUP of a closed peer, a ring's other completions: no spin */
     }
     return NULL;
 }
@@ -139,9 +157,9 @@ void zc_finish(struct zc_pool *z)
 void zc_log(const struct zc_pool *z, const char *name)
 {
     const struct zc_counters *n = &z->n;
-    fprintf(stderr, "%s: zero-copy fd=%d sends=%llu completions=%llu copied=%llu "
-            "enobufs=%llu gaps=%llu unfinished=%llu\n", name, z->fd,
-            (unsigned long long)n->sends, (unsigned long long)n->completions,
+    fprintf(stderr, "%s: %s fd=%d sends=%llu completions=%llu copied=%llu "
+            "enobufs=%llu gaps=%llu unfinished=%llu\n", name, z->src.label,
+            z->fd, (unsigned long long)n->sends, (unsigned long long)n->completions,
             (unsigned long long)n->copied, (unsigned long long)n->enobufs,
             (unsigned long long)n->gaps, (unsigned long long)n->unfinished);
 }

@@ -147,3 +147,43 @@ int ring_next(struct ring *r, struct io_uring_cqe *cqe)
     __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
     return 1;
 }
+
+/* ---- a ring made while serving -------------------------------------------------- */
+
+int ring_try_setup(struct ring *r, unsigned sq_entries, unsigned cq_entries)
+{
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries};
+    memset(r, 0, sizeof *r);
+    r->fd = (int)syscall(__NR_io_uring_setup, sq_entries, &p);
+    if (r->fd < 0)
+        return -1;
+    const size_t len[3] = {p.sq_off.array + p.sq_entries * sizeof(unsigned),
+                           p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+                           p.sq_entries * sizeof(struct io_uring_sqe)};
+    const off_t what[3] = {IORING_OFF_SQ_RING, IORING_OFF_CQ_RING, IORING_OFF_SQES};
+    for (int i = 0; i < 3; i++) {
+        void *m = mmap(NULL, len[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                       r->fd, what[i]);
+        if (m == MAP_FAILED) {
+            int err = errno;
+            ring_close(r);              /* unmaps what was mapped */
+            errno = err;
+            return -1;
+        }
+        r->maps[i] = m;
+        r->map_len[i] = len[i];
+    }
+    char *sq = r->maps[0], *cq = r->maps[1];
+    r->sqes = r->maps[2];
+    r->sq_head = (unsigned *)(sq + p.sq_off.head);
+    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->sq_entries = p.sq_entries;
+    r->sqe_tail = *r->sq_tail;
+    r->cq_head = (unsigned *)(cq + p.cq_off.head);
+    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+}

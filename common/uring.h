@@ -53,4 +53,10 @@ int ring_next(struct ring *r, struct io_uring_cqe *cqe);
 /* Unmap and close: the kernel cancels every operation still pending. */
 void ring_close(struct ring *r);
 
+/* ring_setup() for a ring made while serving (part 4 opens one per
+ * connection), where a failure must not end the process: 0, or -1 with
+ * errno set (EMFILE: out of descriptors; ENOMEM; EPERM: io_uring
+ * disabled), with nothing left open or mapped. Prints nothing. */
+int ring_try_setup(struct ring *r, unsigned sq_entries, unsigned cq_entries);
+
 #endif
