@@ -8,6 +8,10 @@
  *                 optionally sleep until at least one completion is posted;
  *   ring_next()   take the next completion queue entry (CQE), if any.
  *
+ * and, for server_uring's modes (--multishot, --defer-taskrun,
+ * --fixed-files), the flags that pick them, the check that this kernel
+ * has what they need, and a table of direct descriptors.
+ *
  * One thread owns a ring; nothing here is thread-safe.
  */
 #ifndef URING_H
@@ -36,6 +40,14 @@ struct ring {
 void ring_setup(struct ring *r, const char *name, unsigned sq_entries,
                 unsigned cq_entries);
 
+/* ring_setup() with IORING_SETUP_* flags (0: as ring_setup()). */
+void ring_setup_flags(struct ring *r, const char *name, unsigned sq_entries,
+                      unsigned cq_entries, unsigned flags);
+
+/* Register an empty table of n direct descriptors (at most the descriptor
+ * limit), for ACCEPTs with IORING_FILE_INDEX_ALLOC. 0, or -1 with errno. */
+int ring_register_files(struct ring *r, unsigned n);
+
 /* The next SQE, zeroed, with its opcode, descriptor, buffer (addr, len)
  * and user_data set; the caller fills in any other field. The kernel
  * gets it at the next ring_enter() (at once if the queue was full). */
@@ -52,5 +64,30 @@ int ring_next(struct ring *r, struct io_uring_cqe *cqe);
 
 /* Unmap and close: the kernel cancels every operation still pending. */
 void ring_close(struct ring *r);
+
+/* ---- server_uring's modes ------------------------------------------------ */
+
+struct uring_mode {
+    int multishot;             /* multishot ACCEPT and RECV, provided buffers */
+    int defer_taskrun;         /* SINGLE_ISSUER | DEFER_TASKRUN */
+    int fixed_files;           /* direct descriptors */
+    unsigned bufs, buf_size;   /* the buffer ring of --multishot */
+};
+
+#define URING_MODE_HELP \
+    "  --multishot        one ACCEPT and one RECV per connection that keep completing,\n" \
+    "                     receiving into a ring of buffers shared by all connections\n" \
+    "  --bufs N           buffers in that ring (a power of 2; default 1024)\n" \
+    "  --buf-size B       bytes per buffer (default 4096)\n" \
+    "  --defer-taskrun    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN\n" \
+    "  --fixed-files      direct descriptors: accept into the ring's own file table\n"
+
+/* Take the mode flags out of argv (the rest is for server_opts_parse());
+ * a bad value prints why and exits 2. */
+void uring_mode_parse(struct uring_mode *m, const char *name, int *argc, char **argv);
+
+/* Does this kernel have what the mode needs? If not, say which feature and
+ * which kernel version, and exit 1. The IORING_SETUP_* flags to use. */
+unsigned uring_mode_check(const struct uring_mode *m, const char *name);
 
 #endif
