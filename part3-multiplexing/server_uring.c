@@ -71,7 +71,7 @@ struct server {
     struct bufs bufs;
     int listen_fd, live, stopping;
     struct uconn *oldest, *newest;  /* every live connection */
-    struct uconn *starved;          /* found the buffer ring empty */
+    struct uconn *starved, *starved_tail;   /* found the buffer ring empty */
     struct sockaddr_storage peer;   /* filled by a single-shot ACCEPT */
     socklen_t peer_len;
     unsigned long accepted, refused, idle_closed, accept_errors, enobufs;
@@ -109,14 +109,8 @@ static void submit_recv(struct server *s, struct uconn *c)
         conn_sqe(s, c, IORING_OP_RECV, c->buf, BUF_BYTES, (uintptr_t)c);
         return;
     }
-    struct io_uring_sqe *sqe = conn_sqe(s, c, IORING_OP_RECV, NULL, 0, (uintptr_t)c);
-    sqe->ioprio = IORING_RECV_MULTISHOT;
-    sqe->flags |= IOSQE_BUFFER_SELECT;   /* a buffer of the ring, when bytes come */
-    sqe->buf_group = BUF_GROUP;
-    /* sqe->optlen (file_index's place): recent kernels end the RECV after
-     * this many bytes, so a fast sender cannot take the whole ring before
-     * our cancel lands (older kernels ignore it). */
-    sqe->file_index = MAX_OWED * s->m.buf_size;
+    bufs_recv_multishot(conn_sqe(s, c, IORING_OP_RECV, NULL, 0, (uintptr_t)c),
+                        MAX_OWED * s->m.buf_size);
 }
 
 /* The bytes owed next: the rest of buf, or of the oldest owed buffer. */
@@ -173,13 +167,23 @@ static void shut(struct server *s, struct uconn *c, const char *why)
         shutdown(c->fd, SHUT_RDWR);
 }
 
+/* Out of the list of connections waiting for buffers (first in, first out). */
+static void unpark(struct server *s, struct uconn *c)
+{
+    struct uconn **p = &s->starved, *prev = NULL;
+    for (; *p != c; p = &(*p)->next_starved)
+        prev = *p;
+    *p = c->next_starved;
+    c->next_starved = NULL;
+    c->starved = 0;
+    if (s->starved_tail == c)
+        s->starved_tail = prev;
+}
+
 static void drop(struct server *s, struct uconn *c)
 {
-    for (struct uconn **p = &s->starved; c->starved && *p; p = &(*p)->next_starved)
-        if (*p == c) {
-            *p = c->next_starved;
-            break;
-        }
+    if (c->starved)
+        unpark(s, c);
     while (s->m.multishot && c->owed.n > 0)
         bufs_pop(&s->bufs, &c->owed);     /* every buffer goes back, always */
     unlink_conn(s, c);
@@ -217,16 +221,10 @@ static void on_recv(struct server *s, struct uconn *c, const struct io_uring_cqe
     int res = cqe->res;
     if (!(cqe->flags & IORING_CQE_F_MORE))
         c->receiving = c->cancelling = 0;   /* that RECV is over */
-    if (cqe->flags & IORING_CQE_F_BUFFER) {
-        unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        if (res > 0 && !c->why)
-            bufs_take(&s->bufs, &c->owed, id, (unsigned)res);
-        else
-            bufs_put(&s->bufs, id);
-    } else if (res > 0) {
+    if (cqe->flags & IORING_CQE_F_BUFFER)   /* queued, or back if unused */
+        bufs_from_cqe(&s->bufs, &c->owed, cqe, !c->why);
+    else if (res > 0)
         c->len = (size_t)res;
-        c->sent = 0;
-    }
     if (res > 0) {
         c->st.reads++;
         c->st.bytes_in += (uint64_t)res;
@@ -234,8 +232,8 @@ static void on_recv(struct server *s, struct uconn *c, const struct io_uring_cqe
     } else if (res == -ENOBUFS && !c->why) {   /* the ring is empty: wait for buffers */
         s->enobufs++;
         c->starved = 1;
-        c->next_starved = s->starved;
-        s->starved = c;
+        *(s->starved ? &s->starved_tail->next_starved : &s->starved) = c;
+        s->starved_tail = c;
     } else if (res == 0)
         c->eof = 1;
     else if (res != -ECANCELED)
@@ -255,12 +253,10 @@ static void on_send(struct server *s, struct uconn *c, int res)
         unsigned len = (unsigned)c->len;
         if (s->m.multishot)
             bufs_first(&s->bufs, &c->owed, &len);
-        if (c->sent == len) {  /* that buffer is echoed: the next one */
-            c->sent = 0;
+        if (c->sent == len) {  /* echoed: the next buffer, or RECV again */
+            c->sent = c->len = 0;
             if (s->m.multishot)
                 bufs_pop(&s->bufs, &c->owed);
-            else
-                c->len = 0;
         }
     }
     advance(s, c);
@@ -345,8 +341,7 @@ static void feed_starved(struct server *s)
 {
     for (unsigned n = s->bufs.free; n > 0 && s->starved; n--) {
         struct uconn *c = s->starved;
-        s->starved = c->next_starved;
-        c->starved = 0;
+        unpark(s, c);
         advance(s, c);
     }
 }

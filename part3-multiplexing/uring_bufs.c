@@ -103,3 +103,20 @@ void bufs_pop(struct bufs *b, struct bufq *q)
         broken("given back twice", id);
     ring_push(b, id);
 }
+
+void bufs_recv_multishot(struct io_uring_sqe *sqe, unsigned limit)
+{
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    sqe->flags |= IOSQE_BUFFER_SELECT;   /* the kernel picks when bytes come */
+    sqe->buf_group = BUF_GROUP;
+    sqe->file_index = limit;
+}
+
+void bufs_from_cqe(struct bufs *b, struct bufq *q, const struct io_uring_cqe *cqe, int keep)
+{
+    unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+    if (keep && cqe->res > 0)
+        bufs_take(b, q, id, (unsigned)cqe->res);
+    else
+        bufs_put(b, id);
+}
