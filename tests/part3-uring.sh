@@ -31,7 +31,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 # stat NAME: a number from the server's stop line (after stop_server).
 stat() { sed -n "s/.*: stopped: .* $1=\([0-9]*\).*/\1/p" "$SRV_OUT"; }
 result() {   # result NAME WHY: pass when WHY is empty
-    if [[ -z "$2" ]]; then report pass "$SUITE" "$1"; else report fail "$SUITE" "$1" "$2"; fi
+    if [[ -z "$2" ]]; then report pass "$SUITE" "$1"; else report fail "$SUITE" "$1" "${2//$'\n'/; }"; fi
 }
 # stop_clean: what every check ends with (not in a $(...): the server is
 # this shell's child): stop the server, then add to $why the first
@@ -44,6 +44,16 @@ stop_clean() {
     elif [[ "$(stat bufs_free)" != "$(stat bufs_total)" ]]; then
         why="buffers lost: bufs_free=$(stat bufs_free) of bufs_total=$(stat bufs_total)"
     fi
+}
+
+# rearm_waited: after stop_clean, each ENOBUFS waited for a buffer to come
+# back: not more of them than buffers filled (bytes / 1 KiB), or the RECVs
+# were re-armed in a loop. Sets why.
+rearm_waited() {
+    local e b
+    e=$(stat enobufs) b=$(stat bytes)
+    [[ -z "$why" ]] && ((e > 2 * b / 1024 + 1000)) &&
+        why="enobufs=$e for $b bytes: re-armed without waiting for buffers"
 }
 
 [[ -x "$SRV" && -x "$CLIENT" && -x "$PROBE" ]] || { report fail "$SUITE" build "run make"; exit 1; }
@@ -82,6 +92,7 @@ check_dry_ring() {
     fi
     stop_clean
     [[ -z "$why" && "$(stat enobufs)" -lt 1 ]] && why="no ENOBUFS: the ring never ran dry"
+    rearm_waited
     result "$name (enobufs=$(stat enobufs))" "$why"
     rm -f "$tmp" "$tmp.other"
     cleanup_server_files
@@ -98,11 +109,7 @@ check_tiny_ring() {
     stop_clean
     local e; e=$(stat enobufs)
     [[ -z "$why" && "${e:-0}" -lt 1 ]] && why="no ENOBUFS: the ring never ran dry"
-    # Each ENOBUFS waits for a buffer to come back: not more of them than
-    # buffers filled (bytes / 1 KiB), or the RECVs are re-armed in a loop.
-    local bytes; bytes=$(stat bytes)
-    [[ -z "$why" ]] && ((e > 2 * bytes / 1024 + 1000)) &&
-        why="enobufs=$e for $bytes bytes: re-armed without waiting for buffers"
+    rearm_waited
     result "$name (enobufs=$e)" "$why"
     cleanup_server_files
 }
