@@ -397,9 +397,9 @@ int main(int argc, char **argv)
     s.o = &o;
     ring_setup_flags(&s.r, o.name, SQ_ENTRIES, CQ_ENTRIES, uring_mode_check(&s.m, o.name));
     if (s.m.fixed_files && ring_register_files(&s.r, (unsigned)o.max_conns + 16) != 0)
-        die("IORING_REGISTER_FILES2 (a table of direct descriptors)");
+        uring_mode_refused(o.name, "--fixed-files: IORING_REGISTER_FILES2");
     if (s.m.multishot && bufs_setup(&s.bufs, s.r.fd, s.m.bufs, s.m.buf_size) != 0)
-        die("IORING_REGISTER_PBUF_RING (the buffer ring)");
+        uring_mode_refused(o.name, "--multishot: IORING_REGISTER_PBUF_RING");
     s.listen_fd = listen_socket(&o, 0);  /* blocking: an ACCEPT waits in the kernel */
     set_nodelay(s.listen_fd);  /* accepted sockets inherit TCP_NODELAY */
     refuse_one(s.listen_fd);   /* nobody waits yet: this reserves the spare fd */

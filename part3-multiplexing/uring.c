@@ -255,3 +255,10 @@ unsigned uring_mode_check(const struct uring_mode *m, const char *name)
      * by interrupting it whenever the kernel likes. */
     return m->defer_taskrun ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0;
 }
+
+void uring_mode_refused(const char *name, const char *what)
+{
+    fprintf(stderr, "%s: io_uring is not available here: %s: %s\n", name, what,
+            strerror(errno));
+    exit(1);
+}

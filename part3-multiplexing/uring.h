@@ -90,4 +90,8 @@ void uring_mode_parse(struct uring_mode *m, const char *name, int *argc, char **
  * which kernel version, and exit 1. The IORING_SETUP_* flags to use. */
 unsigned uring_mode_check(const struct uring_mode *m, const char *name);
 
+/* A mode's set-up call failed (errno set): say so, as "io_uring is not
+ * available here", and exit 1. */
+void uring_mode_refused(const char *name, const char *what);
+
 #endif
