@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,36 +36,49 @@ static void unavailable(const char *name, int err)
     exit(1);
 }
 
-static void *map(struct ring *r, int i, size_t len, off_t what)
-{
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                   r->fd, what);
-    if (p == MAP_FAILED)
-        die("mmap of the io_uring rings");
-    r->maps[i] = p;
-    r->map_len[i] = len;
-    return p;
-}
-
 void ring_setup(struct ring *r, const char *name, unsigned sq_entries,
                 unsigned cq_entries)
 {
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries};
+    ring_setup_flags(r, name, sq_entries, cq_entries, 0);
+}
+
+void ring_setup_flags(struct ring *r, const char *name, unsigned sq_entries,
+                      unsigned cq_entries, unsigned flags)
+{
+    if (ring_try_setup(r, sq_entries, cq_entries, flags) != 0)
+        unavailable(name, errno);
+}
+
+int ring_try_setup(struct ring *r, unsigned sq_entries, unsigned cq_entries,
+                   unsigned flags)
+{
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | flags,
+                                .cq_entries = cq_entries};
     memset(r, 0, sizeof *r);
     r->fd = (int)syscall(__NR_io_uring_setup, sq_entries, &p);
     if (r->fd < 0)
-        unavailable(name, errno);
-    if (!(p.features & IORING_FEAT_NODROP))
-        fprintf(stderr, "%s: warning: old kernel, completions may be dropped "
-                        "if the queue overflows\n", name);
+        return -1;
     /* Three regions of the ring's file: the SQ ring (indices into the SQE
      * array), the CQ ring (with the CQEs inline), and the SQE array. The
      * kernel says where each field lies (p.sq_off, p.cq_off). */
-    char *sq = map(r, 0, p.sq_off.array + p.sq_entries * sizeof(unsigned),
-                   IORING_OFF_SQ_RING);
-    char *cq = map(r, 1, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
-                   IORING_OFF_CQ_RING);
-    r->sqes = map(r, 2, p.sq_entries * sizeof(struct io_uring_sqe), IORING_OFF_SQES);
+    const size_t len[3] = {p.sq_off.array + p.sq_entries * sizeof(unsigned),
+                           p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+                           p.sq_entries * sizeof(struct io_uring_sqe)};
+    const off_t what[3] = {IORING_OFF_SQ_RING, IORING_OFF_CQ_RING, IORING_OFF_SQES};
+    for (int i = 0; i < 3; i++) {
+        void *m = mmap(NULL, len[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                       r->fd, what[i]);
+        if (m == MAP_FAILED) {
+            int err = errno;
+            ring_close(r);              /* unmaps what was mapped */
+            errno = err;
+            return -1;
+        }
+        r->maps[i] = m;
+        r->map_len[i] = len[i];
+    }
+    char *sq = r->maps[0], *cq = r->maps[1];
+    r->sqes = r->maps[2];
     r->sq_head = (unsigned *)(sq + p.sq_off.head);
     r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
     r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
@@ -75,6 +89,17 @@ void ring_setup(struct ring *r, const char *name, unsigned sq_entries,
     r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
     r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
     r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+}
+
+int ring_register_files(struct ring *r, unsigned n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n)
+        n = (unsigned)rl.rlim_cur;   /* the kernel refuses a bigger table */
+    struct io_uring_rsrc_register reg = {.nr = n, .flags = IORING_RSRC_REGISTER_SPARSE};
+    return syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_FILES2, &reg,
+                   sizeof reg) < 0 ? -1 : 0;
 }
 
 void ring_close(struct ring *r)
@@ -146,44 +171,4 @@ int ring_next(struct ring *r, struct io_uring_cqe *cqe)
     *cqe = r->cqes[head & *r->cq_mask];
     __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
     return 1;
-}
-
-/* ---- a ring made while serving -------------------------------------------------- */
-
-int ring_try_setup(struct ring *r, unsigned sq_entries, unsigned cq_entries)
-{
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries};
-    memset(r, 0, sizeof *r);
-    r->fd = (int)syscall(__NR_io_uring_setup, sq_entries, &p);
-    if (r->fd < 0)
-        return -1;
-    const size_t len[3] = {p.sq_off.array + p.sq_entries * sizeof(unsigned),
-                           p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
-                           p.sq_entries * sizeof(struct io_uring_sqe)};
-    const off_t what[3] = {IORING_OFF_SQ_RING, IORING_OFF_CQ_RING, IORING_OFF_SQES};
-    for (int i = 0; i < 3; i++) {
-        void *m = mmap(NULL, len[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                       r->fd, what[i]);
-        if (m == MAP_FAILED) {
-            int err = errno;
-            ring_close(r);              /* unmaps what was mapped */
-            errno = err;
-            return -1;
-        }
-        r->maps[i] = m;
-        r->map_len[i] = len[i];
-    }
-    char *sq = r->maps[0], *cq = r->maps[1];
-    r->sqes = r->maps[2];
-    r->sq_head = (unsigned *)(sq + p.sq_off.head);
-    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
-    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
-    r->sq_array = (unsigned *)(sq + p.sq_off.array);
-    r->sq_entries = p.sq_entries;
-    r->sqe_tail = *r->sq_tail;
-    r->cq_head = (unsigned *)(cq + p.cq_off.head);
-    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
-    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
-    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
-    return 0;
 }

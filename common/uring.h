@@ -8,6 +8,10 @@
  *                 optionally sleep until at least one completion is posted;
  *   ring_next()   take the next completion queue entry (CQE), if any.
  *
+ * and, for server_uring's modes (--multishot, --defer-taskrun,
+ * --fixed-files), the flags that pick them, the check that this kernel
+ * has what they need, and a table of direct descriptors.
+ *
  * One thread owns a ring; nothing here is thread-safe.
  */
 #ifndef URING_H
@@ -36,6 +40,14 @@ struct ring {
 void ring_setup(struct ring *r, const char *name, unsigned sq_entries,
                 unsigned cq_entries);
 
+/* ring_setup() with IORING_SETUP_* flags (0: as ring_setup()). */
+void ring_setup_flags(struct ring *r, const char *name, unsigned sq_entries,
+                      unsigned cq_entries, unsigned flags);
+
+/* Register an empty table of n direct descriptors (at most the descriptor
+ * limit), for ACCEPTs with IORING_FILE_INDEX_ALLOC. 0, or -1 with errno. */
+int ring_register_files(struct ring *r, unsigned n);
+
 /* The next SQE, zeroed, with its opcode, descriptor, buffer (addr, len)
  * and user_data set; the caller fills in any other field. The kernel
  * gets it at the next ring_enter() (at once if the queue was full). */
@@ -53,10 +65,11 @@ int ring_next(struct ring *r, struct io_uring_cqe *cqe);
 /* Unmap and close: the kernel cancels every operation still pending. */
 void ring_close(struct ring *r);
 
-/* ring_setup() for a ring made while serving (part 4 opens one per
+/* ring_setup_flags() for a ring made while serving (part 4 opens one per
  * connection), where a failure must not end the process: 0, or -1 with
  * errno set (EMFILE: out of descriptors; ENOMEM; EPERM: io_uring
  * disabled), with nothing left open or mapped. Prints nothing. */
-int ring_try_setup(struct ring *r, unsigned sq_entries, unsigned cq_entries);
+int ring_try_setup(struct ring *r, unsigned sq_entries, unsigned cq_entries,
+                   unsigned flags);
 
 #endif

@@ -226,3 +226,44 @@ if [[ -x "$here/server_epoll" ]]; then
     done
     bench_report
 fi
+
+# ---- (j) io_uring feature by feature ---------------------------------------------
+# part3_j: server_uring's first step, then one feature added at a time
+# (--multishot, then --defer-taskrun, then --fixed-files), against epoll
+# level-triggered and edge-triggered, at 100 and 1,000 connections x
+# J_REQUESTS requests of 256 B. srv_sys_per_req counts every system call of
+# the server (io_uring_enter included) per request; needs perf, like (a).
+if [[ "$BENCH_PROFILE" == full ]]; then J_REQUESTS=200; else J_REQUESTS=50; fi
+J_CLIENTS=(100 1000)
+[[ -n "${P3_SMOKE:-}" ]] && J_CLIENTS=(20) J_REQUESTS=5
+j_rows=()
+for m in epoll epoll_et uring; do has_model "$m" && j_rows+=("$m"); done
+j_step() {   # j_step NAME FLAGS...: a row, when this kernel has the features
+    local name=$1
+    shift
+    has_model uring || return 0
+    if timeout -k 5 1 "$here/server_uring" "$@" -p 0 2>&1 >/dev/null |
+       grep -m1 "not available" >&2; then
+        echo "timing.sh: row $name of part3_j skipped" >&2
+        return 0
+    fi
+    j_rows+=("$name")
+    declare -g -a "srv_$name"
+    local -n jcmd="srv_$name"
+    jcmd=("$here/server_uring" -p 0 --idle-timeout 0 "$@")
+}
+j_step uring_multishot --multishot
+j_step uring_defer --multishot --defer-taskrun
+j_step uring_fixed --multishot --defer-taskrun --fixed-files
+bench_table part3_j "Part 3 (j): io_uring feature by feature, N clients x $J_REQUESTS requests of 256 B" \
+    --rows case \
+    --values req_per_s,lat_p99_us,srv_cpu_pct,srv_sys_per_req,srv_cs_per_req,srv_rss_kib,conn_failed \
+    --cells $(( ${#j_rows[@]} * ${#J_CLIENTS[@]} )) --timeout 300 --cost 1
+for n in "${J_CLIENTS[@]}"; do
+    for m in "${j_rows[@]}"; do
+        cli=("$here/client" -p '{port}' -c "$n" -t 2 -n "$J_REQUESTS" -s 256 \
+             --timeout 20000 --failures-ok --csv)
+        bench_cell "case=$n/$m n=$n model=$m" "srv_$m" cli
+    done
+done
+bench_report

@@ -20,7 +20,7 @@ static const char *unavailable = "send-zc is not available here";
 void sendzc_check(const char *name)
 {
     struct ring r;
-    if (ring_try_setup(&r, SQ_ENTRIES, CQ_ENTRIES) != 0) {
+    if (ring_try_setup(&r, SQ_ENTRIES, CQ_ENTRIES, 0) != 0) {
         fprintf(stderr, "%s: %s: io_uring_setup: %s (io_uring needs Linux 5.1 and "
                 "kernel.io_uring_disabled=0)\n", name, unavailable, strerror(errno));
         exit(1);
@@ -94,7 +94,7 @@ int sendzc_open(struct sendzc *s, int fd, struct zc_pool *z)
     memset(s, 0, sizeof *s);
     s->fd = fd;
     s->zc = z;
-    if (ring_try_setup(&s->r, SQ_ENTRIES, CQ_ENTRIES) != 0)
+    if (ring_try_setup(&s->r, SQ_ENTRIES, CQ_ENTRIES, 0) != 0)
         return -1;
     s->open = 1;
     /* The ring's descriptor is readable while completions wait in it. */
