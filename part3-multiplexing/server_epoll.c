@@ -275,8 +275,6 @@ static int run_procs(const struct server_opts *o, int procs)
         if (waitpid(-1, &status, 0) > 0 || errno == ECHILD)
             reaped++;
 
-    static char extra[32 + 24 * 1024];   /* " procs=P accepts=A/B/..." */
-    snprintf(extra, sizeof extra, " procs=%d", procs);
     struct conn_counts total = {0};
     unsigned long *accepts = calloc((size_t)procs, sizeof *accepts);
     struct proc_report r;
@@ -285,8 +283,10 @@ static int run_procs(const struct server_opts *o, int procs)
         if (r.index >= 0 && r.index < procs)
             accepts[r.index] = r.n.accepted;
     }
-    for (int i = 0; accepts && i < procs; i++)
-        append_accepts(extra, sizeof extra, i, accepts[i]);
+    static char extra[80 + 24 * 1024];   /* " procs=P accepts=A/B/..." */
+    snprintf(extra, sizeof extra, " procs=%d", procs);
+    if (accepts)
+        append_spread(extra, sizeof extra, accepts, procs);
     close(report[0]);
     print_stopped(o->name, &total, extra);
     free(accepts);

@@ -220,7 +220,8 @@ int main(int argc, char **argv)
     if (set_nonblocking(listen_fd) != 0)
         die("making the listening socket non-blocking");
     struct worker *ws = calloc((size_t)o.workers, sizeof *ws);
-    if (!ws)
+    unsigned long *accepts = calloc((size_t)o.workers, sizeof *accepts);
+    if (!ws || !accepts)
         die("allocating workers");
     struct server_opts port = same_port(&o, listen_fd);   /* --reuseport binds it */
     block_stop_signals(SIG_BLOCK);
@@ -241,19 +242,21 @@ int main(int argc, char **argv)
     atomic_store(&stopping, 1);
     for (int i = 0; i < o.workers; i++)     /* wake them now, not in 500 ms */
         close(ws[i].handoff[1]);
-    static char extra[32 + 24 * 1024];    /* " workers=N accepts=A/B/..." */
-    snprintf(extra, sizeof extra, " workers=%d", o.workers);
     for (int i = 0; i < o.workers; i++) {
         struct worker *w = &ws[i];
         pthread_join(w->thread, NULL);
         counts_add(&total, &w->conns.n);
-        append_accepts(extra, sizeof extra, i, w->conns.n.accepted);
+        accepts[i] = w->conns.n.accepted;
         close(w->handoff[0]);
         close(w->ep);
         if (w->listen_fd >= 0 && w->listen_fd != listen_fd)
             close(w->listen_fd);
     }
     close(listen_fd);
+    static char extra[80 + 24 * 1024];    /* " workers=N accepts=A/B/..." */
+    snprintf(extra, sizeof extra, " workers=%d", o.workers);
+    append_spread(extra, sizeof extra, accepts, o.workers);
+    free(accepts);
     free(ws);
     print_stopped(o.name, &total, extra);
     return 0;

@@ -50,12 +50,23 @@ static inline struct server_opts same_port(const struct server_opts *o, int list
     return same;
 }
 
-/* One count of " accepts=A/B/C" (worker or process i's), appended to `out`. */
-static inline void append_accepts(char *out, size_t size, int i, unsigned long n)
+/* The stop line's spread of new connections over `count` loops (workers
+ * or processes), appended to `out`: " accepts=A/B/C", then the largest
+ * and smallest loop's share of them, in %: " max_share_pct=M min_share_pct=m". */
+static inline void append_spread(char *out, size_t size, const unsigned long *n, int count)
 {
+    unsigned long sum = 0, max = 0, min = count > 0 ? n[0] : 0;
     size_t used = strlen(out);
-    if (used < size)
-        snprintf(out + used, size - used, "%s%lu", i ? "/" : " accepts=", n);
+    for (int i = 0; i < count && used < size; i++) {
+        int w = snprintf(out + used, size - used, "%s%lu", i ? "/" : " accepts=", n[i]);
+        used += w > 0 ? (size_t)w : 0;
+        sum += n[i];
+        max = n[i] > max ? n[i] : max;
+        min = n[i] < min ? n[i] : min;
+    }
+    if (used < size && sum > 0)
+        snprintf(out + used, size - used, " max_share_pct=%.1f min_share_pct=%.1f",
+                 100.0 * (double)max / (double)sum, 100.0 * (double)min / (double)sum);
 }
 
 #endif
