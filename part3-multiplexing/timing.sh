@@ -14,6 +14,8 @@
 #            average duration per connection and response time (E2)
 #   part3_c  capacity: idle connections each model holds, up to a ceiling (E3)
 #   part3_d  throughput at 256 and 512 bytes per send, thread vs epoll (E3)
+#   part3_i  new connections over 4 workers: hand-off, SO_REUSEPORT and
+#            EPOLLEXCLUSIVE; each worker's share, and p99 beside a heavy client
 #
 # Part 2's servers come from ../part2-process-thread; a model whose binary
 # is missing is skipped with a message.
@@ -150,3 +152,52 @@ for s in 256 512; do
     done
 done
 bench_report
+
+# ---- (i) how new connections are spread over workers: hand-off, SO_REUSEPORT, EPOLLEXCLUSIVE
+# server_epoll_workers -w 4 in its three modes, under three loads:
+#   burst   1,000 connections arriving together, 5 requests of 64 B each;
+#   ramp    1,000 connections spread over I_RAMP ms, one request each: the
+#           workers are mostly idle when a connection arrives;
+#   heavy   one client streams 1 MiB requests back to back on one
+#           connection (it started first, so it lands on one worker) while
+#           100 ordinary clients, spread over I_RAMP ms, each make
+#           I_LIGHT_N requests of 64 B, 10 ms apart. Latency and req/s are
+#           the ordinary clients'; the heavy one's output is dropped.
+# srv_max_share_pct/srv_min_share_pct: the largest and smallest worker's
+# share of the connections, from the server's stop line (accepts=A/B/C/D).
+if [[ "$BENCH_PROFILE" == full ]]; then
+    I_RAMP=3000 I_HEAVY_S=6 I_LIGHT_N=200
+else
+    I_RAMP=500 I_HEAVY_S=2 I_LIGHT_N=40
+fi
+[[ -n "${P3_SMOKE:-}" ]] && I_RAMP=200 I_HEAVY_S=1 I_LIGHT_N=5
+# heavy_and_light PORT CLIENT HEAVY_S RAMP_MS N: the heavy client in the
+# background, the ordinary ones in front (their CSV is the cell's).
+heavy_and_light='port=$1 client=$2
+"$client" -p "$port" -c 1 -t 1 -s 1M -d "$3" --timeout 20000 --csv >/dev/null 2>&1 &
+heavy=$!
+sleep 0.3
+rc=0
+"$client" -p "$port" -c 100 -t 2 -n "$5" -s 64 --think 10 --ramp "$4" --timeout 20000 --csv || rc=$?
+wait "$heavy"
+exit "$rc"'
+if [[ -x "$here/server_epoll_workers" ]]; then
+    bench_table part3_i "Part 3 (i): new connections over 4 workers: hand-off, SO_REUSEPORT, EPOLLEXCLUSIVE" \
+        --rows mode --cols load \
+        --values srv_max_share_pct,srv_min_share_pct,lat_p99_us,conn_failed \
+        --server-fields accepts,max_share_pct,min_share_pct \
+        --cells 9 --timeout $(( I_HEAVY_S + I_RAMP / 1000 + 60 ))
+    for mode in handoff reuseport exclusive; do
+        srv=("$here/server_epoll_workers" -p 0 --idle-timeout 0 -w 4)
+        [[ $mode != handoff ]] && srv+=("--$mode")
+        cli=("$here/client" -p '{port}' -c 1000 -t 2 -n 5 -s 64 --timeout 20000 --csv)
+        bench_cell "mode=$mode load=burst" srv cli
+        cli=("$here/client" -p '{port}' -c 1000 -t 2 -n 1 -s 64 --ramp "$I_RAMP" \
+             --timeout 20000 --csv)
+        bench_cell "mode=$mode load=ramp" srv cli
+        cli=(bash -c "$heavy_and_light" heavy '{port}' "$here/client" "$I_HEAVY_S" \
+             "$I_RAMP" "$I_LIGHT_N")
+        bench_cell "mode=$mode load=heavy" srv cli
+    done
+    bench_report
+fi
