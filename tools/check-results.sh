@@ -375,6 +375,41 @@ p3d_compare() {
 p3d_thread_slower() { p3d_compare "$1" rate; }
 p3d_thread_dearer() { p3d_compare "$1" cpu; }
 
+# (i) new connections over 4 workers. Rows: handoff, reuseport, exclusive;
+# columns: burst, ramp, heavy.
+# Every worker accepts some of a burst, in every mode.
+p3i_every_worker() {
+    begin "$1" part3_i || return 0
+    local m low ok=1 figs=""
+    for m in handoff reuseport exclusive; do
+        get low "$m" burst srv_min_share_pct || return 0
+        holds "$low > 0" || ok=0
+        figs="$figs, $m $low%"
+    done
+    decide "$ok" "smallest worker's share ${figs#, }"
+}
+
+# The hand-off deals in turn: no worker gets more than its 25% (and one).
+p3i_handoff_even() {
+    begin "$1" part3_i || return 0
+    local c top ok=1 figs=""
+    for c in "${COLS[@]}"; do
+        get top handoff "$c" srv_max_share_pct || return 0
+        holds "$top <= 27.5" || ok=0
+        figs="$figs, $top% ($c)"
+    done
+    decide "$ok" "busiest worker ${figs#, }"
+}
+
+# Idle workers (connections spread out): EPOLLEXCLUSIVE wakes the first
+# waiter, so one worker takes far more than SO_REUSEPORT's busiest.
+p3i_exclusive_idle_uneven() {
+    begin "$1" part3_i || return 0
+    local ex rp
+    get ex exclusive ramp srv_max_share_pct && get rp reuseport ramp srv_max_share_pct || return 0
+    decide "$ex >= 1.5 * $rp" "busiest worker: exclusive $ex%, reuseport $rp%"
+}
+
 ###########################################################################
 # Part 4
 
@@ -509,6 +544,9 @@ PHENOMENA=(
     "part3_c|p3c_rss_per_conn|fork's RSS per connection is at least 10x poll's and epoll's"
     "part3_d|p3d_thread_slower|a thread per client moves fewer requests than epoll"
     "part3_d|p3d_thread_dearer|a thread per client spends more CPU per request than epoll"
+    "part3_i|p3i_every_worker|every worker accepts some of a burst, in every mode"
+    "part3_i|p3i_handoff_even|the hand-off gives each worker its 25% of the connections"
+    "part3_i|p3i_exclusive_idle_uneven|with idle workers EPOLLEXCLUSIVE's busiest worker takes 1.5x SO_REUSEPORT's"
     "part4_a|p4a_one_copy_64k|one-copy at or above two-copy at 64 KiB (within 5%)"
     "part4_a|p4a_zero_copy_behind|zero-copy is not ahead at any size on loopback"
     "part4_b|p4b_latency_grows|latency grows with client threads, in every mode"

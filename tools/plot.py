@@ -206,6 +206,15 @@ FIGURES = {
         dict(kind="bars", x="size", by="model", y=["srv_cpu_pct"],
              ylabel="server CPU (% of one core)", title="what it costs"),
     ]),
+    "part3_i": dict(grid=(1, 2), panels=[
+        dict(kind="bars", x="load", by="mode", y=["srv_max_share_pct"],
+             ylim=(0, 110), labels=True,
+             ylabel="busiest worker's share of connections (%)",
+             title="who accepts (4 workers: even is 25%)"),
+        dict(kind="bars", x="load", by="mode", y=["lat_p99_us"],
+             yscale="log", ylabel="p99 latency (µs, log scale)",
+             title="slowest 1% of requests"),
+    ]),
     "part4_a": dict(grid=(1, 1), panels=[
         dict(kind="lines", x="size", xscale="log", by="mode", y=["gbit_s"],
              ylabel="throughput (Gbit per second)"),
@@ -240,6 +249,7 @@ FIGURES = {
 XLABEL = {
     "n": "clients (N)", "conns": "connections (N)", "threads": "client threads",
     "size": "message size", "model": "", "c": "client threads",
+    "load": "how the connections arrive",
 }
 
 # --- data -----------------------------------------------------------------

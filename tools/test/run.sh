@@ -436,10 +436,24 @@ else
         [ "$prof" = default ] || d=$refdir/full
         rc=0
         "$tools/check-results.sh" "$d" >"$tmp/cr.out" 2>&1 || rc=$?
+        # MISSING only for a table the reference has not measured yet
+        # (part3_e and part3_f until the next reference run): a line of a
+        # table the reference has is never MISSING.
+        unmeasured=$(awk '/^MISSING / { print $2 }' "$tmp/cr.out" | sort -u)
+        notref=""
+        for t in $unmeasured; do
+            if [ -f "$d/$t.csv" ]; then notref="$notref $t"; fi
+        done
+        refmissing=$(grep -c '^MISSING ' "$tmp/cr.out")
         check "$prof profile reference: every phenomenon PASS, exit 0" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 5)" \
-            bash -c '[ "$1" = 0 ] && ! grep -qE "^(FAIL|MISSING)" "$2" && [ "$(grep -c "^PASS" "$2")" -ge 30 ] &&
-                grep -qE "^[0-9]+ phenomena: [0-9]+ reproduced \(PASS\), 0 not \(FAIL\), 0 not measured" "$2"' _ "$rc" "$tmp/cr.out"
+            bash -c '[ "$1" = 0 ] && ! grep -qE "^FAIL" "$2" && [ -z "$3" ] && [ "$(grep -c "^PASS" "$2")" -ge 30 ] &&
+                grep -qE "^[0-9]+ phenomena: [0-9]+ reproduced \(PASS\), 0 not \(FAIL\), $4 not measured" "$2"' _ "$rc" "$tmp/cr.out" "$notref" "$refmissing"
+        if [ -n "$unmeasured" ]; then
+            printf '  (the %s reference has no %s yet: those rules are tested when it does)\n' "$prof" "${unmeasured//$'\n'/ }"
+        fi
     done
+    # (refmissing, from here on: the default reference's unmeasured rules)
+    refmissing=$("$tools/check-results.sh" "$refdir" 2>/dev/null | grep -c '^MISSING ')
     # The full profile is compared with full/: part3_b runs 100 to 4000 there.
     check "a full-profile table is compared with the reference's full/" "$(grep 'part3_b .*linearly' "$tmp/cr.out")" \
         has_re "$tmp/cr.out" 'part3_b .*N ×40 \(reference: .*N ×40\)'
@@ -470,6 +484,9 @@ else
         "part3_c|RSS per connection|model=fork|srv_rss_kib|=2000"
         "part3_d|moves fewer requests|model=thread|req_per_s|*2"
         "part3_d|more CPU per request|model=thread|srv_cpu_pct|*0.4"
+        "part3_i|every worker accepts some|mode=exclusive load=burst|srv_min_share_pct|=0"
+        "part3_i|each worker its 25%|mode=handoff load=heavy|srv_max_share_pct|=100"
+        "part3_i|EPOLLEXCLUSIVE's busiest worker|mode=exclusive load=ramp|srv_max_share_pct|=30"
         "part4_a|one-copy at or above|mode=one-copy size=64K|gbit_s|*0.5"
         "part4_a|zero-copy is not ahead|mode=zero-copy size=1M|gbit_s|*3"
         "part4_b|latency grows with client threads|mode=sendfile threads=8|lat_p50_us|=10"
@@ -484,8 +501,13 @@ else
     # (no reference: the figures beside each line are not what is tested here)
     mkdir -p "$tmp/noref"
     nbroken=0 notfailed=""
+    nskipped=0
     for b in "${broken[@]}"; do
         IFS='|' read -r table text keys col op <<<"$b"
+        if [ ! -f "$refdir/$table.csv" ]; then  # (not measured there yet)
+            nskipped=$((nskipped + 1))
+            continue
+        fi
         fresh_copy "$refdir"
         edit_csv "$tmp/cr/$table.csv" "$keys" "$col" "$op"
         rc=0
@@ -497,9 +519,9 @@ else
             notfailed="$notfailed [$table: $text, rc=$rc: $(grep "$text" "$tmp/cr.out" | cut -c1-120)]"
         fi
     done
-    check "each phenomenon broken in turn: its line FAILs, exit 1 (${#broken[@]} cases)" "$notfailed" \
-        [ "$nbroken" = "${#broken[@]}" ]
-    nrules=$("$tools/check-results.sh" "$refdir" | grep -c '^PASS')
+    check "each phenomenon broken in turn: its line FAILs, exit 1 ($nbroken cases; $nskipped of tables the reference lacks)" "$notfailed" \
+        [ "$((nbroken + nskipped))" = "${#broken[@]}" ]
+    nrules=$("$tools/check-results.sh" "$refdir" | grep -cE '^(PASS|MISSING) ')
     check "every phenomenon has a broken case ($nrules rules)" "${#broken[@]} cases for $nrules rules" \
         [ "$nrules" = "${#broken[@]}" ]
 
@@ -511,10 +533,43 @@ else
     check "a missing table: its lines MISSING, exit 0 when nothing fails" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 6)" \
         bash -c '[ "$1" = 0 ] && [ "$(grep -c "^MISSING part3_c " "$2")" = 3 ] &&
             grep -q "^MISSING part4_d  zero-copy sends over veth" "$2" && ! grep -q "^FAIL" "$2" &&
-            grep -q "4 not measured (MISSING)" "$2"' _ "$rc" "$tmp/cr.out"
+            grep -q "$(($3 + 4)) not measured (MISSING)" "$2"' _ "$rc" "$tmp/cr.out" "$refmissing"
     rc=0
     "$tools/check-results.sh" "$tmp/no-such-dir" >/dev/null 2>&1 || rc=$?
     check "no such directory: exit 2" "rc=$rc" [ "$rc" = 2 ]
+fi
+
+# part3_i's rules on a table of their own (tools/test/part3_i.csv, one
+# default-profile run on a loaded 2-core VM: a fixture, not reference
+# figures), while the reference has no part3_i: each rule PASSes on it, and
+# FAILs when the table is doctored (every connection in one worker, ...).
+if [ -f "$tools/test/part3_i.csv" ]; then
+    mkdir -p "$tmp/noref" "$tmp/p3i"
+    rm -f -- "$tmp/p3i"/*.csv
+    cp -- "$tools/test/part3_i.csv" "$tmp/p3i/"
+    CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/p3i" >"$tmp/p3i.out" 2>&1 || true
+    check "part3_i fixture: its 3 rules PASS" "$(grep 'part3_i' "$tmp/p3i.out" | grep -v '^PASS')" \
+        [ "$(grep -c '^PASS    part3_i ' "$tmp/p3i.out")" = 3 ]
+    notfailed=""
+    for b in "part3_i|every worker accepts some|mode=exclusive load=burst|srv_min_share_pct|=0" \
+             "part3_i|each worker its 25%|mode=handoff load=heavy|srv_max_share_pct|=100" \
+             "part3_i|EPOLLEXCLUSIVE's busiest worker|mode=exclusive load=ramp|srv_max_share_pct|=30"; do
+        IFS='|' read -r table text keys col op <<<"$b"
+        cp -- "$tools/test/part3_i.csv" "$tmp/p3i/"
+        edit_csv "$tmp/p3i/part3_i.csv" "$keys" "$col" "$op"
+        rc=0
+        CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/p3i" >"$tmp/p3i.out" 2>&1 || rc=$?
+        if [ "$rc" != 1 ] || ! grep -q "^FAIL    part3_i .*$text" "$tmp/p3i.out"; then
+            notfailed="$notfailed [$text, rc=$rc: $(grep "$text" "$tmp/p3i.out" | cut -c1-120)]"
+        fi
+    done
+    check "part3_i fixture doctored (all in one worker, ...): each rule FAILs, exit 1" "$notfailed" \
+        [ -z "$notfailed" ]
+    rm -f -- "$tmp/p3i/part3_i.csv"
+    rc=0
+    CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/p3i" >"$tmp/p3i.out" 2>&1 || rc=$?
+    check "part3_i absent: its 3 lines MISSING" "rc=$rc: $(grep part3_i "$tmp/p3i.out" | head -n 3)" \
+        [ "$(grep -c '^MISSING part3_i ' "$tmp/p3i.out")" = 3 ]
 fi
 
 ###########################################################################
