@@ -50,6 +50,14 @@ fi
 if [[ -n "${P3_SMOKE:-}" ]]; then    # a quick check that the script works
     A_CLIENTS=(20 50) A_REQUESTS=5 B_CONNS=(50) C_CEILING=200 C_HOLD=1 C_RAMP=200 D_SECONDS=1
 fi
+# Table (c)'s last row, server_epoll --procs CP_PROCS (see (c) below).
+if [[ "$BENCH_PROFILE" == full ]]; then
+    CP_PROCS=12 CP_CONNS=200000 CP_SRC=12 CP_RAMP=20000 CP_HOLD=10
+else
+    CP_PROCS=4 CP_CONNS=$C_CEILING CP_SRC=4 CP_RAMP=$C_RAMP CP_HOLD=$C_HOLD
+fi
+[[ -n "${P3_SMOKE:-}" ]] && CP_PROCS=2 CP_CONNS=$C_CEILING CP_SRC=2 CP_RAMP=$C_RAMP CP_HOLD=$C_HOLD
+CP_PROBE=20
 
 # ---- the models --------------------------------------------------------------
 # name|server command (the bench adds nothing: -p 0 and flags are here)
@@ -87,7 +95,8 @@ has_model() { [[ " ${models[*]} " == *" $1 "* ]]; }
 if [[ "$BENCH_PROFILE" == full ]]; then
     runs=$BENCH_RUNS
     est=$(( runs * (${#models[@]} * ${#A_CLIENTS[@]} * 6 + ${#B_CONNS[@]} * 8 +
-                    6 * (C_HOLD + C_RAMP / 1000 + 8) + 4 * (D_SECONDS + 2)) ))
+                    6 * (C_HOLD + C_RAMP / 1000 + 8) + 4 * (D_SECONDS + 2) +
+                    CP_HOLD + CP_RAMP / 1000 + 30) ))
     echo "timing.sh: full profile, estimate about $((est / 60)) minutes" \
          "($runs runs per cell; 3,000 clients in (a), 4,000 in (b), ceiling" \
          "$C_CEILING idle connections in (c))" >&2
@@ -130,14 +139,48 @@ for m in fork thread select poll epoll uring; do
     has_model "$m" && cap_models+=("$m")
 done
 procs=$(( C_CEILING > 9000 ? 2 : 1 ))
-bench_table part3_c "Part 3 (c): idle connections held, ceiling $C_CEILING (E3)" \
-    --rows model --values connections,conn_failed,srv_rss_kib,srv_threads,srv_children \
-    --cells ${#cap_models[@]} --timeout $(( C_HOLD + C_RAMP / 1000 + 120 ))
+# The last row, epoll_procsP: server_epoll --procs P, P processes on one
+# port (SO_REUSEPORT), each under its own descriptor limit, asked for
+# CP_CONNS connections (the full profile: 200,000, past one process's
+# limit). While they are held, CP_PROBE fresh clients per process make one
+# request each: the cell is ok only if every one is answered. Its server
+# also reports the kernel's side: srv_tcp_inuse_peak sockets (both ends, on
+# loopback) and srv_tcp_mem_peak_kib of buffers, from /proc/net/sockstat.
+# hold_and_probe PORT CLIENT PROBE_AT_S PROBES CLIENT_ARGS...: the idle
+# client (its CSV is the cell's), and fresh clients while it holds.
+hold_and_probe='port=$1 client=$2 at=$3 probes=$4
+shift 4
+"$client" -p "$port" "$@" &
+idle=$!
+sleep "$at"
+probe=0
+"$client" -p "$port" -c "$probes" -t 1 -n 1 --timeout 10000 >/dev/null 2>&1 || probe=$?
+rc=0
+wait "$idle" || rc=$?
+if [ "$probe" != 0 ]; then
+    echo "hold_and_probe: fresh clients while the others were held: exit $probe" >&2
+    exit 1
+fi
+exit "$rc"'
+srv_epoll_procs=("$here/server_epoll" -p 0 --idle-timeout 0 --procs "$CP_PROCS")
+bench_table part3_c "Part 3 (c): idle connections held, ceiling $C_CEILING; epoll_procs$CP_PROCS: $CP_CONNS (E3)" \
+    --rows model --values connections,conn_failed,srv_rss_kib,srv_threads,srv_children,srv_tcp_inuse_peak,srv_tcp_mem_peak_kib \
+    --server-fields tcp_inuse_peak,tcp_mem_peak_kib,accepts \
+    --cells $(( ${#cap_models[@]} + 1 )) \
+    --timeout $(( (C_HOLD + C_RAMP / 1000 > CP_HOLD + CP_RAMP / 1000 ? C_HOLD + C_RAMP / 1000 : CP_HOLD + CP_RAMP / 1000) + 120 ))
 for m in "${cap_models[@]}"; do
     cli=("$here/client" -p '{port}' -c "$C_CEILING" -t 2 --procs "$procs" --src 4 \
          --idle -n 1 -d "$C_HOLD" --ramp "$C_RAMP" --timeout 10000 --failures-ok --csv)
     bench_cell "model=$m" "srv_$m" cli
 done
+if [[ -x "$here/server_epoll" ]]; then
+    probe_ms=$(( CP_RAMP + CP_HOLD * 500 ))     # halfway through the hold
+    cli=(bash -c "$hold_and_probe" probe '{port}' "$here/client" \
+         "$(( probe_ms / 1000 )).$(( probe_ms % 1000 / 100 ))" "$(( CP_PROBE * CP_PROCS ))" \
+         -c "$CP_CONNS" -t 2 --src "$CP_SRC" --idle -n 1 -d "$CP_HOLD" --ramp "$CP_RAMP" \
+         --timeout 10000 --failures-ok --csv)
+    bench_cell "model=epoll_procs$CP_PROCS" srv_epoll_procs cli
+fi
 bench_report
 
 # ---- (d) throughput at 256 and 512 bytes per send, thread vs epoll ---------------

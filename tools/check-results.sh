@@ -315,6 +315,7 @@ p3b_none_fail() {
 p3c_ceiling() {
     local r c f top=0
     for r in "${ROWS[@]}"; do
+        [[ $r == epoll_procs* ]] && continue    # its own scale: CP_CONNS
         c=${MED["$r||connections"]:-0} f=${MED["$r||conn_failed"]:-0}
         top=$(calc "$c + $f > $top ? $c + $f : $top")
     done
