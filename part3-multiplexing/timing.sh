@@ -52,7 +52,7 @@ if [[ -n "${P3_SMOKE:-}" ]]; then    # a quick check that the script works
 fi
 # Table (c)'s last row, server_epoll --procs CP_PROCS (see (c) below).
 if [[ "$BENCH_PROFILE" == full ]]; then
-    CP_PROCS=12 CP_CONNS=200000 CP_SRC=12 CP_RAMP=20000 CP_HOLD=10
+    CP_PROCS=12 CP_CONNS=200000 CP_SRC=12 CP_RAMP=60000 CP_HOLD=10
 else
     CP_PROCS=4 CP_CONNS=$C_CEILING CP_SRC=4 CP_RAMP=$C_RAMP CP_HOLD=$C_HOLD
 fi
@@ -178,7 +178,7 @@ if [[ -x "$here/server_epoll" ]]; then
     cli=(bash -c "$hold_and_probe" probe '{port}' "$here/client" \
          "$(( probe_ms / 1000 )).$(( probe_ms % 1000 / 100 ))" "$(( CP_PROBE * CP_PROCS ))" \
          -c "$CP_CONNS" -t 2 --src "$CP_SRC" --idle -n 1 -d "$CP_HOLD" --ramp "$CP_RAMP" \
-         --timeout 10000 --failures-ok --csv)
+         --timeout 30000 --failures-ok --csv)
     bench_cell "model=epoll_procs$CP_PROCS" srv_epoll_procs cli
 fi
 bench_report
