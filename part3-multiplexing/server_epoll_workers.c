@@ -6,27 +6,33 @@
  * epoll set and its own connections: a connection lives its whole life in
  * one worker, so workers share nothing and take no locks on the hot path.
  *
- * Who accepts? Two designs, compared in the tables:
+ * Who accepts, and how does the kernel pick? Three designs, compared in
+ * the tables (docs/part3.md):
  *
- *   default: the main thread accepts, and hands each new connection to
- *     the next worker in turn (round robin). The hand-off is a pipe per
- *     worker: the acceptor writes the descriptor number (and the peer's
- *     address, for the log) into it, and the worker's epoll set watches
- *     the pipe's read end like any client. Each log line names its worker
- *     ("epoll-workers/w1: closed ...").
+ *   default (hand-off): the main thread accepts, and hands each new
+ *     connection to the next worker in turn (round robin) through a pipe
+ *     per worker: the descriptor number (and the peer's address, for the
+ *     log) goes in, and the worker's epoll set watches the pipe's read end
+ *     like any client.
  *   --reuseport: every worker has its own listening socket on the same
- *     port (SO_REUSEPORT); the kernel spreads incoming connections over
- *     them by a hash of the addresses, and nobody hands anything off.
+ *     port (SO_REUSEPORT); the kernel picks one by a hash of the addresses,
+ *     busy or not, and nobody hands anything off.
+ *   --exclusive: one listening socket, in every worker's epoll set with
+ *     EPOLLEXCLUSIVE. Without it a new connection wakes every worker that
+ *     waits (the thundering herd) and all but one find nothing to accept;
+ *     with it the kernel wakes one waiting worker: a busy one, not in
+ *     epoll_wait, is seldom picked.
  *
+ * The stop line counts each worker's connections: accepts=A/B/...
  * Each worker serves its connections level-triggered, one step per
  * wakeup (common/step.c, conn_step()), as server_epoll.c does.
  */
 #include "common.h"
+#include "spread.h"
 #include "step.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,15 +46,14 @@
 #define WRITABLE (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
 static atomic_int live;        /* connections open in all workers: the cap */
-/* Set by the main thread when it has seen SIGTERM: the workers read this,
- * not stop_requested, which belongs to the signal handler and main thread. */
+/* Set by the main thread at SIGTERM: the workers read this, not stop_requested. */
 static atomic_int stopping;
 static char handoff_tag, listener_tag;
 
 struct worker {
     int ep;
     int handoff[2];            /* pipe: [0] read by the worker, [1] by the acceptor */
-    int listen_fd;             /* --reuseport: this worker's own; else -1 */
+    int listen_fd;             /* --reuseport: its own; --exclusive: the shared one */
     pthread_t thread;
     struct server_opts opts;   /* its log lines say "name/wN" */
     char name[48];
@@ -93,7 +98,7 @@ static int take_handoffs(struct worker *w)
     return records;
 }
 
-static void accept_own(struct worker *w)          /* --reuseport */
+static void accept_own(struct worker *w)   /* --reuseport, --exclusive */
 {
     struct sockaddr_storage peer;
     int fd, k = 0;         /* until none is left, or one is refused at the cap */
@@ -147,20 +152,24 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void start_worker(struct worker *w, int id, struct server_opts *o, int reuse_port_fd)
+/* listen_fd: the worker's to accept from (-1: hand-off); `exclusive`
+ * adds it with EPOLLEXCLUSIVE. */
+static void start_worker(struct worker *w, int id, struct server_opts *o,
+                         int listen_fd, int exclusive)
 {
     w->opts = *o;
     snprintf(w->name, sizeof w->name, "%s/w%d", o->name, id);
     w->opts.name = w->name;
     conns_init(&w->conns, &w->opts, &live);
-    w->listen_fd = reuse_port_fd;
+    w->listen_fd = listen_fd;
     struct epoll_event from_pipe = {.events = EPOLLIN, .data.ptr = &handoff_tag};
-    struct epoll_event from_listener = {.events = EPOLLIN, .data.ptr = &listener_tag};
+    struct epoll_event from_listener = {.events = EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0),
+                                        .data.ptr = &listener_tag};
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0 || pipe2(w->handoff, O_CLOEXEC | O_NONBLOCK) != 0 ||
         epoll_ctl(w->ep, EPOLL_CTL_ADD, w->handoff[0], &from_pipe) != 0 ||
-        (reuse_port_fd >= 0 && (set_nonblocking(reuse_port_fd) != 0 ||
-         epoll_ctl(w->ep, EPOLL_CTL_ADD, reuse_port_fd, &from_listener) != 0)))
+        (listen_fd >= 0 && (set_nonblocking(listen_fd) != 0 ||
+         epoll_ctl(w->ep, EPOLL_CTL_ADD, listen_fd, &from_listener) != 0)))
         die("setting up a worker: its epoll set, pipe and listening socket");
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         die("pthread_create");
@@ -191,44 +200,40 @@ static void accept_and_hand_off(int listen_fd, struct worker *ws, int nw,
 int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "epoll-workers", .workers = DEFAULT_WORKERS,
-                            .accepts = OPT_WORKERS | OPT_REUSEPORT};
+                            .accepts = OPT_WORKERS | OPT_REUSEPORT, .help_extra =
+        "  --exclusive        one listening socket, in every worker's epoll set\n"
+        "                     with EPOLLEXCLUSIVE (default: the main thread accepts)\n"};
+    int exclusive = take_flag(&argc, argv, "--exclusive", NULL);
     server_opts_parse(&o, argc, argv);
-    if (o.reuseport)
-        o.name = "epoll-reuseport";
+    if (o.reuseport && exclusive) {
+        fprintf(stderr, "%s: --reuseport or --exclusive, not both\n", o.name);
+        return 2;
+    }
+    o.name = o.reuseport ? "epoll-reuseport" : exclusive ? "epoll-exclusive" : o.name;
+    int workers_accept = o.reuseport || exclusive;
     install_signal_handlers();
 
     /* Signals go to the main thread only: the workers block them. The main
      * thread then sets `stopping` and wakes each worker by closing the
      * writing end of its pipe (the reading end then reports EOF). */
-    sigset_t stop_set, old;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-
     int listen_fd = listen_socket(&o, o.reuseport);
     if (set_nonblocking(listen_fd) != 0)
         die("making the listening socket non-blocking");
     struct worker *ws = calloc((size_t)o.workers, sizeof *ws);
-    if (!ws)
+    unsigned long *accepts = calloc((size_t)o.workers, sizeof *accepts);
+    if (!ws || !accepts)
         die("allocating workers");
-    struct server_opts same_port = o;     /* --reuseport: every worker binds */
-    struct sockaddr_storage ss;           /* the port the first one got,    */
-    socklen_t len = sizeof ss;            /* IPv4 or IPv6 alike             */
-    char port[8];
-    if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0 ||
-        getnameinfo((struct sockaddr *)&ss, len, NULL, 0, port, sizeof port, NI_NUMERICSERV))
-        die("getsockname");
-    same_port.port = atoi(port);
-    pthread_sigmask(SIG_BLOCK, &stop_set, &old);
-    for (int i = 0; i < o.workers; i++)   /* --reuseport: a listening socket each */
-        start_worker(&ws[i], i, &o, !o.reuseport ? -1 :
-                                    i == 0 ? listen_fd : listen_socket(&same_port, 1));
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    struct server_opts port = same_port(&o, listen_fd);   /* --reuseport binds it */
+    block_stop_signals(SIG_BLOCK);
+    for (int i = 0; i < o.workers; i++)
+        start_worker(&ws[i], i, &o, !workers_accept ? -1 : i == 0 || exclusive ? listen_fd
+                                    : listen_socket(&port, 1), exclusive);
+    block_stop_signals(SIG_UNBLOCK);
     print_banner(o.name, listen_fd);
 
     struct conn_counts total = {0};
     while (!stop_requested) {
-        if (o.reuseport)       /* the workers accept; we only wait for a stop */
+        if (workers_accept)    /* the workers accept; we only wait for a stop */
             sleep_ms(200);
         else if (wait_fd(listen_fd, POLLIN, WAIT_CAP_MS) > 0)
             accept_and_hand_off(listen_fd, ws, o.workers, &o, &total.refused);
@@ -241,15 +246,18 @@ int main(int argc, char **argv)
         struct worker *w = &ws[i];
         pthread_join(w->thread, NULL);
         counts_add(&total, &w->conns.n);
+        accepts[i] = w->conns.n.accepted;
         close(w->handoff[0]);
         close(w->ep);
         if (w->listen_fd >= 0 && w->listen_fd != listen_fd)
             close(w->listen_fd);
     }
     close(listen_fd);
-    free(ws);
-    char extra[32];
+    static char extra[80 + 24 * 1024];    /* " workers=N accepts=A/B/..." */
     snprintf(extra, sizeof extra, " workers=%d", o.workers);
+    append_spread(extra, sizeof extra, accepts, o.workers);
+    free(accepts);
+    free(ws);
     print_stopped(o.name, &total, extra);
     return 0;
 }

@@ -19,6 +19,8 @@
 #            uncorrected p99, achieved rate, late requests)
 #   part3_f  server_epoll paused 100 ms in every second: closed-loop p99
 #            against open-loop p99, corrected and uncorrected
+#   part3_i  new connections over 4 workers: hand-off, SO_REUSEPORT and
+#            EPOLLEXCLUSIVE; each worker's share, and p99 beside a heavy client
 #
 # Part 2's servers come from ../part2-process-thread; a model whose binary
 # is missing is skipped with a message.
@@ -54,6 +56,14 @@ fi
 if [[ -n "${P3_SMOKE:-}" ]]; then    # a quick check that the script works
     A_CLIENTS=(20 50) A_REQUESTS=5 B_CONNS=(50) C_CEILING=200 C_HOLD=1 C_RAMP=200 D_SECONDS=1
 fi
+# Table (c)'s last row, server_epoll --procs CP_PROCS (see (c) below).
+if [[ "$BENCH_PROFILE" == full ]]; then
+    CP_PROCS=12 CP_CONNS=200000 CP_SRC=12 CP_RAMP=60000 CP_HOLD=10
+else
+    CP_PROCS=4 CP_CONNS=$C_CEILING CP_SRC=4 CP_RAMP=$C_RAMP CP_HOLD=$C_HOLD
+fi
+[[ -n "${P3_SMOKE:-}" ]] && CP_PROCS=2 CP_CONNS=$C_CEILING CP_SRC=2 CP_RAMP=$C_RAMP CP_HOLD=$C_HOLD
+CP_PROBE=20
 
 # ---- the models --------------------------------------------------------------
 # name|server command (the bench adds nothing: -p 0 and flags are here)
@@ -92,7 +102,8 @@ if [[ "$BENCH_PROFILE" == full ]]; then
     runs=$BENCH_RUNS
     est=$(( runs * (${#models[@]} * ${#A_CLIENTS[@]} * 6 + ${#B_CONNS[@]} * 8 +
                     6 * (C_HOLD + C_RAMP / 1000 + 8) + 4 * (D_SECONDS + 2) +
-                    8 * 8 * (5 + 2) + 4 * (2 + 2)) ))
+                    8 * 8 * (5 + 2) + 4 * (2 + 2) +
+                    CP_HOLD + CP_RAMP / 1000 + 30) ))
     echo "timing.sh: full profile, estimate about $((est / 60)) minutes" \
          "($runs runs per cell; 3,000 clients in (a), 4,000 in (b), ceiling" \
          "$C_CEILING idle connections in (c))" >&2
@@ -135,14 +146,48 @@ for m in fork thread select poll epoll uring; do
     has_model "$m" && cap_models+=("$m")
 done
 procs=$(( C_CEILING > 9000 ? 2 : 1 ))
-bench_table part3_c "Part 3 (c): idle connections held, ceiling $C_CEILING (E3)" \
-    --rows model --values connections,conn_failed,srv_rss_kib,srv_threads,srv_children \
-    --cells ${#cap_models[@]} --timeout $(( C_HOLD + C_RAMP / 1000 + 120 ))
+# The last row, epoll_procsP: server_epoll --procs P, P processes on one
+# port (SO_REUSEPORT), each under its own descriptor limit, asked for
+# CP_CONNS connections (the full profile: 200,000, past one process's
+# limit). While they are held, CP_PROBE fresh clients per process make one
+# request each: the cell is ok only if every one is answered. Its server
+# also reports the kernel's side: srv_tcp_inuse_peak sockets (both ends, on
+# loopback) and srv_tcp_mem_peak_kib of buffers, from /proc/net/sockstat.
+# hold_and_probe PORT CLIENT PROBE_AT_S PROBES CLIENT_ARGS...: the idle
+# client (its CSV is the cell's), and fresh clients while it holds.
+hold_and_probe='port=$1 client=$2 at=$3 probes=$4
+shift 4
+"$client" -p "$port" "$@" &
+idle=$!
+sleep "$at"
+probe=0
+"$client" -p "$port" -c "$probes" -t 1 -n 1 --timeout 10000 >/dev/null 2>&1 || probe=$?
+rc=0
+wait "$idle" || rc=$?
+if [ "$probe" != 0 ]; then
+    echo "hold_and_probe: fresh clients while the others were held: exit $probe" >&2
+    exit 1
+fi
+exit "$rc"'
+srv_epoll_procs=("$here/server_epoll" -p 0 --idle-timeout 0 --procs "$CP_PROCS")
+bench_table part3_c "Part 3 (c): idle connections held, ceiling $C_CEILING; epoll_procs$CP_PROCS: $CP_CONNS (E3)" \
+    --rows model --values connections,conn_failed,srv_rss_kib,srv_threads,srv_children,srv_tcp_inuse_peak,srv_tcp_mem_peak_kib \
+    --server-fields tcp_inuse_peak,tcp_mem_peak_kib,accepts \
+    --cells $(( ${#cap_models[@]} + 1 )) \
+    --timeout $(( (C_HOLD + C_RAMP / 1000 > CP_HOLD + CP_RAMP / 1000 ? C_HOLD + C_RAMP / 1000 : CP_HOLD + CP_RAMP / 1000) + 120 ))
 for m in "${cap_models[@]}"; do
     cli=("$here/client" -p '{port}' -c "$C_CEILING" -t 2 --procs "$procs" --src 4 \
          --idle -n 1 -d "$C_HOLD" --ramp "$C_RAMP" --timeout 10000 --failures-ok --csv)
     bench_cell "model=$m" "srv_$m" cli
 done
+if [[ -x "$here/server_epoll" ]]; then
+    probe_ms=$(( CP_RAMP + CP_HOLD * 500 ))     # halfway through the hold
+    cli=(bash -c "$hold_and_probe" probe '{port}' "$here/client" \
+         "$(( probe_ms / 1000 )).$(( probe_ms % 1000 / 100 ))" "$(( CP_PROBE * CP_PROCS ))" \
+         -c "$CP_CONNS" -t 2 --src "$CP_SRC" --idle -n 1 -d "$CP_HOLD" --ramp "$CP_RAMP" \
+         --timeout 30000 --failures-ok --csv)
+    bench_cell "model=epoll_procs$CP_PROCS" srv_epoll_procs cli
+fi
 bench_report
 
 # ---- (d) throughput at 256 and 512 bytes per send, thread vs epoll ---------------
@@ -267,3 +312,51 @@ for n in "${J_CLIENTS[@]}"; do
     done
 done
 bench_report
+# ---- (i) how new connections are spread over workers: hand-off, SO_REUSEPORT, EPOLLEXCLUSIVE
+# server_epoll_workers -w 4 in its three modes, under three loads:
+#   burst   1,000 connections arriving together, 5 requests of 64 B each;
+#   ramp    1,000 connections spread over I_RAMP ms, one request each: the
+#           workers are mostly idle when a connection arrives;
+#   heavy   one client streams 1 MiB requests back to back on one
+#           connection (it started first, so it lands on one worker) while
+#           100 ordinary clients, spread over I_RAMP ms, each make
+#           I_LIGHT_N requests of 64 B, 10 ms apart. Latency and req/s are
+#           the ordinary clients'; the heavy one's output is dropped.
+# srv_max_share_pct/srv_min_share_pct: the largest and smallest worker's
+# share of the connections, from the server's stop line (accepts=A/B/C/D).
+if [[ "$BENCH_PROFILE" == full ]]; then
+    I_RAMP=3000 I_HEAVY_S=6 I_LIGHT_N=200
+else
+    I_RAMP=500 I_HEAVY_S=2 I_LIGHT_N=40
+fi
+[[ -n "${P3_SMOKE:-}" ]] && I_RAMP=200 I_HEAVY_S=1 I_LIGHT_N=5
+# heavy_and_light PORT CLIENT HEAVY_S RAMP_MS N: the heavy client in the
+# background, the ordinary ones in front (their CSV is the cell's).
+heavy_and_light='port=$1 client=$2
+"$client" -p "$port" -c 1 -t 1 -s 1M -d "$3" --timeout 20000 --csv >/dev/null 2>&1 &
+heavy=$!
+sleep 0.3
+rc=0
+"$client" -p "$port" -c 100 -t 2 -n "$5" -s 64 --think 10 --ramp "$4" --timeout 20000 --csv || rc=$?
+wait "$heavy"
+exit "$rc"'
+if [[ -x "$here/server_epoll_workers" ]]; then
+    bench_table part3_i "Part 3 (i): new connections over 4 workers: hand-off, SO_REUSEPORT, EPOLLEXCLUSIVE" \
+        --rows mode --cols load \
+        --values srv_max_share_pct,srv_min_share_pct,lat_p99_us,conn_failed \
+        --server-fields accepts,max_share_pct,min_share_pct \
+        --cells 9 --timeout $(( I_HEAVY_S + I_RAMP / 1000 + 60 ))
+    for mode in handoff reuseport exclusive; do
+        srv=("$here/server_epoll_workers" -p 0 --idle-timeout 0 -w 4)
+        [[ $mode != handoff ]] && srv+=("--$mode")
+        cli=("$here/client" -p '{port}' -c 1000 -t 2 -n 5 -s 64 --timeout 20000 --csv)
+        bench_cell "mode=$mode load=burst" srv cli
+        cli=("$here/client" -p '{port}' -c 1000 -t 2 -n 1 -s 64 --ramp "$I_RAMP" \
+             --timeout 20000 --csv)
+        bench_cell "mode=$mode load=ramp" srv cli
+        cli=(bash -c "$heavy_and_light" heavy '{port}' "$here/client" "$I_HEAVY_S" \
+             "$I_RAMP" "$I_LIGHT_N")
+        bench_cell "mode=$mode load=heavy" srv cli
+    done
+    bench_report
+fi

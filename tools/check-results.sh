@@ -315,6 +315,7 @@ p3b_none_fail() {
 p3c_ceiling() {
     local r c f top=0
     for r in "${ROWS[@]}"; do
+        [[ $r == epoll_procs* ]] && continue    # its own scale: CP_CONNS
         c=${MED["$r||connections"]:-0} f=${MED["$r||conn_failed"]:-0}
         top=$(calc "$c + $f > $top ? $c + $f : $top")
     done
@@ -443,6 +444,41 @@ p3f_others_hide() {
         get raw paused open raw_p99_us || return 0
     decide "$closed * 10 <= $c && $raw * 10 <= $c" \
         "closed-loop p99 $(calc "$closed / 1000") ms, uncorrected $(calc "$raw / 1000") ms, corrected $(calc "$c / 1000") ms"
+}
+
+# (i) new connections over 4 workers. Rows: handoff, reuseport, exclusive;
+# columns: burst, ramp, heavy.
+# Every worker accepts some of a burst, in every mode.
+p3i_every_worker() {
+    begin "$1" part3_i || return 0
+    local m low ok=1 figs=""
+    for m in handoff reuseport exclusive; do
+        get low "$m" burst srv_min_share_pct || return 0
+        holds "$low > 0" || ok=0
+        figs="$figs, $m $low%"
+    done
+    decide "$ok" "smallest worker's share ${figs#, }"
+}
+
+# The hand-off deals in turn: no worker gets more than its 25% (and one).
+p3i_handoff_even() {
+    begin "$1" part3_i || return 0
+    local c top ok=1 figs=""
+    for c in "${COLS[@]}"; do
+        get top handoff "$c" srv_max_share_pct || return 0
+        holds "$top <= 27.5" || ok=0
+        figs="$figs, $top% ($c)"
+    done
+    decide "$ok" "busiest worker ${figs#, }"
+}
+
+# Idle workers (connections spread out): EPOLLEXCLUSIVE wakes the first
+# waiter, so one worker takes far more than SO_REUSEPORT's busiest.
+p3i_exclusive_idle_uneven() {
+    begin "$1" part3_i || return 0
+    local ex rp
+    get ex exclusive ramp srv_max_share_pct && get rp reuseport ramp srv_max_share_pct || return 0
+    decide "$ex >= 1.5 * $rp" "busiest worker: exclusive $ex%, reuseport $rp%"
 }
 
 ###########################################################################
@@ -583,6 +619,9 @@ PHENOMENA=(
     "part3_e|p3e_knee|past the peak latency climbs: p99 at 110% at least 10x p99 at 50%"
     "part3_f|p3f_corrected_sees|a server paused 100 ms/s: open-loop p99 from the schedule at least 50 ms"
     "part3_f|p3f_others_hide|closed-loop and uncorrected p99 stay 10x below it"
+    "part3_i|p3i_every_worker|every worker accepts some of a burst, in every mode"
+    "part3_i|p3i_handoff_even|the hand-off gives each worker its 25% of the connections"
+    "part3_i|p3i_exclusive_idle_uneven|with idle workers EPOLLEXCLUSIVE's busiest worker takes 1.5x SO_REUSEPORT's"
     "part4_a|p4a_one_copy_64k|one-copy at or above two-copy at 64 KiB (within 5%)"
     "part4_a|p4a_zero_copy_behind|zero-copy is not ahead at any size on loopback"
     "part4_b|p4b_latency_grows|latency grows with client threads, in every mode"

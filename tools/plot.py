@@ -233,6 +233,17 @@ FIGURES = {
              legend=dict(loc="upper left"),
              ylabel="p99 latency (µs, log scale)"),
     ]),
+    "part3_i": dict(grid=(1, 2), panels=[
+        dict(kind="bars", x="load", by="mode", y=["srv_max_share_pct"],
+             xlabel="how the connections arrive",
+             ylim=(0, 110), labels=True,
+             ylabel="busiest worker's share of connections (%)",
+             title="who accepts (4 workers: even is 25%)"),
+        dict(kind="bars", x="load", by="mode", y=["lat_p99_us"],
+             xlabel="how the connections arrive",
+             yscale="log", ylabel="p99 latency (µs, log scale)",
+             title="slowest 1% of requests"),
+    ]),
     "part4_a": dict(grid=(1, 1), panels=[
         dict(kind="lines", x="size", xscale="log", by="mode", y=["gbit_s"],
              ylabel="throughput (Gbit per second)"),
@@ -543,7 +554,7 @@ def draw_panel(ax, panel, csv_path):
         ax.set_xticks([pos[x] for x in ticked])
         ax.set_xticklabels([tick_label(panel["x"], x) for x in ticked],
                            fontsize=None if numeric else 8)
-    xl = XLABEL.get(panel["x"], panel["x"])
+    xl = panel.get("xlabel", XLABEL.get(panel["x"], panel["x"]))
     ax.set_xlabel(xl + (" (log scale)" if xl and log_x else ""))
     ax.set_ylabel(panel.get("ylabel", ""))
     if panel.get("ref") == "proportional":

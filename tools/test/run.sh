@@ -490,6 +490,9 @@ else
         "part3_e|past the peak latency climbs|case=epoll/110|lat_p99_us|=100"
         "part3_f|from the schedule at least 50 ms|server=paused loop=open|lat_p99_us|=20000"
         "part3_f|stay 10x below it|server=paused loop=closed|lat_p99_us|=90000"
+        "part3_i|every worker accepts some|mode=exclusive load=burst|srv_min_share_pct|=0"
+        "part3_i|each worker its 25%|mode=handoff load=heavy|srv_max_share_pct|=100"
+        "part3_i|EPOLLEXCLUSIVE's busiest worker|mode=exclusive load=ramp|srv_max_share_pct|=30"
         "part4_a|one-copy at or above|mode=one-copy size=64K|gbit_s|*0.5"
         "part4_a|zero-copy is not ahead|mode=zero-copy size=1M|gbit_s|*3"
         "part4_b|latency grows with client threads|mode=sendfile threads=8|lat_p50_us|=10"
@@ -540,6 +543,39 @@ else
     rc=0
     "$tools/check-results.sh" "$tmp/no-such-dir" >/dev/null 2>&1 || rc=$?
     check "no such directory: exit 2" "rc=$rc" [ "$rc" = 2 ]
+fi
+
+# part3_i's rules on a table of their own (tools/test/part3_i.csv, one
+# default-profile run on a loaded 2-core VM: a fixture, not reference
+# figures), while the reference has no part3_i: each rule PASSes on it, and
+# FAILs when the table is doctored (every connection in one worker, ...).
+if [ -f "$tools/test/part3_i.csv" ]; then
+    mkdir -p "$tmp/noref" "$tmp/p3i"
+    rm -f -- "$tmp/p3i"/*.csv
+    cp -- "$tools/test/part3_i.csv" "$tmp/p3i/"
+    CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/p3i" >"$tmp/p3i.out" 2>&1 || true
+    check "part3_i fixture: its 3 rules PASS" "$(grep 'part3_i' "$tmp/p3i.out" | grep -v '^PASS')" \
+        [ "$(grep -c '^PASS    part3_i ' "$tmp/p3i.out")" = 3 ]
+    notfailed=""
+    for b in "part3_i|every worker accepts some|mode=exclusive load=burst|srv_min_share_pct|=0" \
+             "part3_i|each worker its 25%|mode=handoff load=heavy|srv_max_share_pct|=100" \
+             "part3_i|EPOLLEXCLUSIVE's busiest worker|mode=exclusive load=ramp|srv_max_share_pct|=30"; do
+        IFS='|' read -r table text keys col op <<<"$b"
+        cp -- "$tools/test/part3_i.csv" "$tmp/p3i/"
+        edit_csv "$tmp/p3i/part3_i.csv" "$keys" "$col" "$op"
+        rc=0
+        CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/p3i" >"$tmp/p3i.out" 2>&1 || rc=$?
+        if [ "$rc" != 1 ] || ! grep -q "^FAIL    part3_i .*$text" "$tmp/p3i.out"; then
+            notfailed="$notfailed [$text, rc=$rc: $(grep "$text" "$tmp/p3i.out" | cut -c1-120)]"
+        fi
+    done
+    check "part3_i fixture doctored (all in one worker, ...): each rule FAILs, exit 1" "$notfailed" \
+        [ -z "$notfailed" ]
+    rm -f -- "$tmp/p3i/part3_i.csv"
+    rc=0
+    CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/p3i" >"$tmp/p3i.out" 2>&1 || rc=$?
+    check "part3_i absent: its 3 lines MISSING" "rc=$rc: $(grep part3_i "$tmp/p3i.out" | head -n 3)" \
+        [ "$(grep -c '^MISSING part3_i ' "$tmp/p3i.out")" = 3 ]
 fi
 
 ###########################################################################
