@@ -102,11 +102,15 @@ prefork_replaces() {
 # sanitizer starts lazily.
 workers_prefork() { child_count "$SRV_PID"; }
 workers_pool()    { thread_count "$SRV_PID"; }
+worker_ids() {
+    if [[ $1 == prefork ]]; then cat "/proc/$SRV_PID/task/"*/children; else ls "/proc/$SRV_PID/task"; fi |
+        tr -s ' \n' ' '
+}
 workers_at_least() { [[ "$("$1")" -ge "$2" ]]; }
 workers_are()      { [[ "$("$1")" -eq "$2" ]]; }
 
 grows_and_shrinks() {
-    local count=workers_$1 base=2 out held peak rc=0
+    local count=workers_$1 base=2 out held peak ids rc=0
     p2 churn 1 >/dev/null || return 1
     sleep 0.3
     [[ $1 == pool ]] && base=$(thread_count "$SRV_PID")
@@ -127,6 +131,12 @@ grows_and_shrinks() {
     # Idle for --idle-retire (1 s): back to -w, every child reaped.
     wait_until 8 workers_are "$count" "$base" ||
         { echo "$("$count") workers 8 s after the sessions ended (peak $peak), expected $base"; return 1; }
+    # ... and stays there with the same workers: none retires below -w (to
+    # be replaced), a second retire time later.
+    ids=$(worker_ids "$1")
+    sleep 1.6
+    [[ "$(worker_ids "$1")" == "$ids" ]] ||
+        { echo "workers changed while idle at -w: $ids, then $(worker_ids "$1")"; return 1; }
     [[ "$(zombie_count "$SRV_PID")" -eq 0 ]] || { echo "$(zombie_count "$SRV_PID") zombies"; return 1; }
 }
 
