@@ -34,7 +34,8 @@ static void usage(const struct server_opts *o, FILE *f)
         o->name, DEFAULT_PORT, FD_RESERVE, default_max_conns(),
         DEFAULT_IDLE_TIMEOUT, DEFAULT_BACKLOG);
     if (o->accepts & OPT_WORKERS)
-        fprintf(f, "  -w N               number of workers (default %d)\n", o->workers);
+        fprintf(f, "  -w N               %s (default %d)\n", o->accepts & OPT_GROW ?
+                "workers at start, and the fewest kept" : "number of workers", o->workers);
     if (o->accepts & OPT_EDGE)
         fprintf(f, "  -e                 edge-triggered notifications\n");
     if (o->accepts & OPT_REUSEPORT)
