@@ -221,9 +221,9 @@ check "fork cap: --max-conns 3, 2 more clients closed at once" \
     with_server "$P2/server_fork" --max-conns 3 -- cap_check 3 0 2
 check "thread cap: --max-conns 3, 2 more clients closed at once" \
     with_server "$P2/server_thread" --max-conns 3 -- cap_check 3 0 2
-check "prefork fixed pool cap: -w 2 --max-workers 2, 2 more clients wait in the listen queue, served next" \
+check "prefork cap: -w 2 --max-workers 2 (fixed), 2 more clients wait in the listen queue, served next" \
     with_server "$P2/server_prefork" -w 2 --max-workers 2 -- cap_check 2 2 0
-check "pool fixed, full queue: -w 2 --max-workers 2 --queue 2, 2 queued and served next, 2 more closed at once" \
+check "pool full queue: -w 2 --max-workers 2 (fixed) --queue 2, 2 queued and served next, 2 more closed at once" \
     with_server "$P2/server_pool" -w 2 --max-workers 2 --queue 2 -- cap_check 2 2 2
 check "prefork -w 2 grows: 12 sessions at once on 12+ children, back to 2 children when idle, no zombie" \
     with_server "$P2/server_prefork" -w 2 --idle-retire 1 -- grows_and_shrinks prefork
