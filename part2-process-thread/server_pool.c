@@ -16,10 +16,10 @@
  * the kernel's listen queue; docs/part2.md compares the two.)
  *
  * With a fixed set of -w workers, -w silent clients deny service to all
- * others. So the pool grows, as Java's ThreadPoolExecutor does: when the
- * acceptor queues a connection and no worker is free, it starts one more,
- * up to --max-workers; a worker that has waited --idle-retire seconds for
- * work ends, as long as -w remain. --max-workers equal to -w is the classic
+ * others. So the pool grows between a core and a maximum, as Java's thread
+ * pools do: when the acceptor queues a connection and no worker is free,
+ * it starts one more, up to --max-workers; a worker that has waited
+ * --idle-retire seconds for work ends, as long as -w remain. --max-workers equal to -w is the classic
  * fixed pool: -w clients served at once, up to --queue more waiting their
  * turn. --max-conns caps the two together.
  */
@@ -132,6 +132,26 @@ static int no_room(const struct server_opts *o)
     return full;
 }
 
+/* Returns 1 when the pool should grow: more connections are queued than
+ * workers are free to take them. */
+static int accept_one(int listen_fd, const struct server_opts *o)
+{
+    if (no_room(o)) {
+        refuse_client(listen_fd);
+        refused++;
+        return 0;
+    }
+    struct sockaddr_storage peer;
+    int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
+    if (fd < 0)
+        return 0;
+    pthread_mutex_lock(&lock);
+    enqueue(fd, &peer);        /* room was checked: only we add */
+    int grow = count > threads - busy && threads < max_threads;
+    pthread_mutex_unlock(&lock);
+    return grow;
+}
+
 /* Workers get SIGINT/SIGTERM blocked (inherited from this mask at
  * creation), so the signal interrupts the acceptor's wait. */
 static void block_stop_signals(int how)
@@ -186,26 +206,6 @@ static int start_worker(void)
     return err ? -1 : 0;
 }
 
-static void accept_one(int listen_fd, const struct server_opts *o)
-{
-    if (no_room(o)) {
-        refuse_client(listen_fd);
-        refused++;
-        return;
-    }
-    struct sockaddr_storage peer;
-    int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
-    if (fd < 0)
-        return;
-    pthread_mutex_lock(&lock);
-    enqueue(fd, &peer);        /* room was checked: only we add */
-    /* More connections queued than free workers to take them: one more. */
-    int grow = count > threads - busy && threads < max_threads;
-    pthread_mutex_unlock(&lock);
-    if (grow)
-        start_worker();
-}
-
 /* Wake and join every worker, within 1.5 s in all; returns how many did
  * not finish (they end with the process). */
 static int stop_workers(void)
@@ -258,8 +258,8 @@ int main(int argc, char **argv)
     print_banner(o.name, listen_fd);
 
     while (!stop_requested)
-        if (wait_fd(listen_fd, POLLIN, 1000) > 0)
-            accept_one(listen_fd, &o);
+        if (wait_fd(listen_fd, POLLIN, 1000) > 0 && accept_one(listen_fd, &o))
+            start_worker();
 
     close(listen_fd);
     int left = stop_workers();
