@@ -6,6 +6,8 @@
 #   make bench        every lesson's timing tables, reduced scale (minutes)
 #   make bench-full   the published scales (hours)
 #   make plots        PNG plots of results/*.csv (needs matplotlib)
+#   make check-results  did results/ show what the lessons teach? (RESULTS=DIR)
+#   make doctor       what this machine has and lacks for each lesson
 #   make soak         every event-driven server, 60 s of churn (SOAK_SECONDS=N)
 #   make fuzz         fuzz the parsers with libFuzzer for 60 s (FUZZ_SECONDS=N)
 #   make asan         the whole test suite under AddressSanitizer + UBSan
@@ -14,7 +16,7 @@
 # Variables: CC=clang, CFLAGS='-O0 -g' (warnings stay on), O=/abs/build/dir.
 
 LESSONS := $(patsubst %/Makefile,%,$(wildcard part*/Makefile))
-DIRS    := common tests $(if $(wildcard tools/Makefile),tools) $(LESSONS)
+DIRS    := common tests tools $(LESSONS)
 
 all:
 	@set -e; for d in $(DIRS); do $(MAKE) --no-print-directory -C $$d; done
@@ -22,18 +24,21 @@ all:
 test: all
 	@tests/run.sh
 
-BENCH_ALL := tools/bench-all.sh
 bench: all
-	@if [ -x $(BENCH_ALL) ]; then $(BENCH_ALL) default; \
-	 else echo "make bench: the measurement tools are not in yet (issue 3)"; exit 2; fi
+	@tools/bench-all.sh default
 
 bench-full: all
-	@if [ -x $(BENCH_ALL) ]; then $(BENCH_ALL) full; \
-	 else echo "make bench-full: the measurement tools are not in yet (issue 3)"; exit 2; fi
+	@tools/bench-all.sh full
 
 plots:
-	@if [ -x tools/plot.sh ]; then tools/plot.sh results; \
-	 else echo "make plots: the plot script is not in yet (issue 3)"; exit 2; fi
+	@tools/plot.sh results
+
+RESULTS ?= results
+check-results:
+	@tools/check-results.sh '$(RESULTS)'
+
+doctor:
+	@tools/doctor.sh
 
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -63,4 +68,4 @@ clean:
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-.PHONY: all test bench bench-full plots soak fuzz asan tsan clean help
+.PHONY: all test bench bench-full plots check-results doctor soak fuzz asan tsan clean help

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* ---- 1. Server options: the flags every server accepts --------------- */
 
@@ -70,7 +71,7 @@ int default_max_conns(void);
 
 /* ---- 2. Start-up -------------------------------------------------------- */
 
-/* Print "name: message: strerror(errno)" and exit 1. Start-up only. */
+/* Print "fatal: what: strerror(errno)" to stderr and exit 1. Start-up only. */
 void die(const char *what);
 
 /* socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; dies on error. */
@@ -86,6 +87,10 @@ void print_banner(const char *name, int listen_fd);
  * well defined (C11 7.14.1.1 allows lock-free atomics in handlers). */
 extern atomic_int stop_requested;
 void install_signal_handlers(void);
+/* SIG_BLOCK or SIG_UNBLOCK SIGINT and SIGTERM in the calling thread. A
+ * new thread inherits its creator's mask: blocked around pthread_create,
+ * they reach only the main thread, whose wait they must interrupt. */
+void block_stop_signals(int how);
 
 /* ---- 3. I/O that survives EINTR and short counts ---------------------- */
 
@@ -110,7 +115,7 @@ int wait_fd(int fd, short events, int timeout_ms);
 /* accept4() one connection, non-blocking if `nonblock`. Returns the fd,
  * or -1 with errno EAGAIN when there is nothing to accept right now
  * (also after an aborted connection, a signal, or a client turned away
- * because the process is out of descriptors: see accept.c). Other
+ * because the process is out of descriptors: see net.c). Other
  * errors return -1 with errno set. */
 int accept_client(int listen_fd, struct sockaddr_storage *peer, int nonblock);
 
@@ -136,7 +141,9 @@ void conn_stats_start(struct conn_stats *c, const struct sockaddr_storage *peer)
 /* With -v: "name: closed peer=A:P fd=N bytes=B reads=R ms=T (why)". */
 void log_conn(const struct server_opts *o, int fd, const struct conn_stats *c,
               const char *why);
-/* An occasional warning (stderr), at most one per second per call site. */
+/* An occasional warning (stderr), at most one per second per call site
+ * (`last`, a static of the caller, 0 at first). Safe from several threads
+ * at once. The newline is added here: a format that ends in one loses it. */
 void log_ratelimited(double *last, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -160,6 +167,9 @@ const char *echo_session(int fd, const struct server_opts *o,
 double   now_sec(void);      /* CLOCK_MONOTONIC, seconds */
 uint64_t now_ns(void);       /* CLOCK_MONOTONIC, nanoseconds */
 void     sleep_ms(int ms);
+/* now + ms on CLOCK_REALTIME: the absolute time pthread_cond_timedwait()
+ * and pthread_timedjoin_np() want (deadline.c). */
+struct timespec deadline_after_ms(int ms);
 
 /* ---- 8. Latency histogram: log-linear, relative error < 0.4% --------- */
 

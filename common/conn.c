@@ -32,10 +32,10 @@ static enum conn_io failed(struct conn *c, int err)
     return IO_FAILED;
 }
 
-/* Send from buf; returns the bytes sent (maybe 0), or -1 on a real error. */
-/* Send until all n bytes are gone or the kernel says EAGAIN. A short count
- * alone proves nothing: only EAGAIN guarantees that an edge-triggered
- * EPOLLOUT will follow once there is room again. */
+/* Send until all n bytes are gone or the kernel says EAGAIN; returns the
+ * bytes sent (maybe 0), or -1 on a real error. A short count alone proves
+ * nothing: only EAGAIN guarantees that an edge-triggered EPOLLOUT will
+ * follow once there is room again. */
 static ssize_t send_some(struct conn *c, const char *buf, size_t n)
 {
     size_t sent = 0;
@@ -104,49 +104,89 @@ enum conn_io conn_flush(struct conn *c)
     return IO_DONE;
 }
 
-/* ---- the idle list: a doubly linked list, oldest activity first ------- */
+/* ---- the registry: a doubly linked list, oldest activity first ------- */
 
-void idle_unlink(struct idle_list *l, struct conn *c)
+void registry_remove(struct registry *r, struct conn *c)
 {
     if (c->older)
         c->older->newer = c->newer;
-    else if (l->oldest == c)
-        l->oldest = c->newer;
+    else if (r->oldest == c)
+        r->oldest = c->newer;
     if (c->newer)
         c->newer->older = c->older;
-    else if (l->newest == c)
-        l->newest = c->older;
+    else if (r->newest == c)
+        r->newest = c->older;
     c->older = c->newer = NULL;
 }
 
-void idle_touch(struct idle_list *l, struct conn *c, double now)
+void registry_touch(struct registry *r, struct conn *c, double now)
 {
     c->last_active = now;
-    if (l->newest == c)
+    if (r->newest == c)
         return;
-    idle_unlink(l, c);
-    c->older = l->newest;
-    if (l->newest)
-        l->newest->newer = c;
-    l->newest = c;
-    if (!l->oldest)
-        l->oldest = c;
+    registry_remove(r, c);
+    c->older = r->newest;
+    if (r->newest)
+        r->newest->newer = c;
+    r->newest = c;
+    if (!r->oldest)
+        r->oldest = c;
 }
 
-struct conn *idle_expired(const struct idle_list *l, double now, int timeout)
+struct conn *registry_expired(const struct registry *r, double now, int timeout)
 {
-    struct conn *c = l->oldest;
+    struct conn *c = r->oldest;
     if (timeout <= 0 || !c || now - c->last_active < timeout)
         return NULL;
     return c;
 }
 
-int idle_wait_ms(const struct idle_list *l, double now, int timeout, int cap_ms)
+int registry_wait_ms(const struct registry *r, double now, int timeout, int cap_ms)
 {
-    if (timeout <= 0 || !l->oldest)
+    if (timeout <= 0 || !r->oldest)
         return cap_ms;
-    double left = (l->oldest->last_active + timeout - now) * 1000.0;
+    double left = (r->oldest->last_active + timeout - now) * 1000.0;
     if (left <= 0)
         return 0;
     return left < cap_ms ? (int)left + 1 : cap_ms;
+}
+
+/* ---- the ready queue: a doubly linked FIFO ----------------------------- */
+
+void queue_push(struct conn_queue *q, struct conn *c)
+{
+    c->in_list = 1;
+    c->ahead = q->last;
+    c->behind = NULL;
+    if (q->last)
+        q->last->behind = c;
+    else
+        q->first = c;
+    q->last = c;
+    q->len++;
+}
+
+void queue_remove(struct conn_queue *q, struct conn *c)
+{
+    if (!c->in_list)
+        return;
+    if (c->ahead)
+        c->ahead->behind = c->behind;
+    else
+        q->first = c->behind;
+    if (c->behind)
+        c->behind->ahead = c->ahead;
+    else
+        q->last = c->ahead;
+    c->ahead = c->behind = NULL;
+    c->in_list = 0;
+    q->len--;
+}
+
+struct conn *queue_pop(struct conn_queue *q)
+{
+    struct conn *c = q->first;
+    if (c)
+        queue_remove(q, c);
+    return c;
 }

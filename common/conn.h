@@ -1,8 +1,8 @@
 /*
  * conn.h - what an event-driven server keeps for each connection (part 3).
  *
- * The state machine that decides what to wait for next stays in each
- * server file: that is the lesson. This is the bookkeeping under it:
+ * The bookkeeping under the state machine (step.h walks the machine; each
+ * server file says how it waits):
  *
  *   - conn_read_echo(): one recv() into the caller's scratch buffer and
  *     one send() of what came in. Bytes the kernel would not take at once
@@ -11,9 +11,11 @@
  *     again until conn_flush() has sent them all. That rule is the
  *     backpressure: a client that does not read its echo stops being
  *     read from; nothing is dropped and nothing grows without bound.
- *   - the idle list: connections ordered by their last activity, oldest
- *     first, so expiring idle ones looks only at the few that are due,
- *     never at all of them.
+ *   - the registry: every live connection, ordered by its last activity,
+ *     oldest first. Closing them all at a stop walks it; expiring idle
+ *     ones looks only at the few at its head that are due, never at all.
+ *   - a ready queue (epoll -e): connections to serve again, first in,
+ *     first out, so that none waits behind newer ones for ever.
  */
 #ifndef CONN_H
 #define CONN_H
@@ -22,17 +24,22 @@
 
 #define CONN_CHUNK 16384       /* one read; also the most a client may be owed */
 
+/* What a connection waits for next (step.h's conn_step() says). */
+enum conn_want { WANT_READ, WANT_WRITE, WANT_CLOSE };
+
 struct conn {
     int fd;
+    enum conn_want want;       /* what it waits for now (new: WANT_READ)  */
     int peer_closed;           /* EOF read: send what is owed, then close */
     char *owed;                /* echo the kernel has not taken yet, or NULL */
     size_t owed_len, owed_off;
-    const char *why;           /* why it failed, for the log line */
+    const char *why;           /* why it closes, for the log line */
     double last_active;        /* now_sec() of the last byte in or out */
-    struct conn *older, *newer;   /* the idle list */
+    struct conn *older, *newer;   /* the registry */
     struct conn_stats st;
     int slot;                  /* the server's own index (poll: pollfd slot) */
-    int in_list;               /* the server's own flag (epoll -e: ready list) */
+    int in_list;               /* on a ready queue (epoll -e)               */
+    struct conn *ahead, *behind;  /* the ready queue */
 };
 
 /* Results of one step of I/O. */
@@ -54,16 +61,30 @@ enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap);
 /* Send what is owed: IO_DONE when all of it is gone, IO_OWES, IO_FAILED. */
 enum conn_io conn_flush(struct conn *c);
 
-struct idle_list {
+/* Every live connection, oldest activity first. */
+struct registry {
     struct conn *oldest, *newest;
 };
 
-/* Mark activity now: c becomes the newest. */
-void idle_touch(struct idle_list *l, struct conn *c, double now);
-void idle_unlink(struct idle_list *l, struct conn *c);
+/* Mark activity now: c becomes the newest (a new c joins the registry). */
+void registry_touch(struct registry *r, struct conn *c, double now);
+void registry_remove(struct registry *r, struct conn *c);
 /* The oldest connection silent for at least `timeout` seconds, or NULL. */
-struct conn *idle_expired(const struct idle_list *l, double now, int timeout);
+struct conn *registry_expired(const struct registry *r, double now, int timeout);
 /* Milliseconds until the oldest connection expires (capped at `cap_ms`). */
-int idle_wait_ms(const struct idle_list *l, double now, int timeout, int cap_ms);
+int registry_wait_ms(const struct registry *r, double now, int timeout, int cap_ms);
+
+/* Connections to serve again, first in, first out. */
+struct conn_queue {
+    struct conn *first, *last;
+    int len;
+};
+
+/* At the back; c must not be queued already (c->in_list says). */
+void queue_push(struct conn_queue *q, struct conn *c);
+/* The front one, or NULL. */
+struct conn *queue_pop(struct conn_queue *q);
+/* Take c out from wherever it is (a closing connection). */
+void queue_remove(struct conn_queue *q, struct conn *c);
 
 #endif

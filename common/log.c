@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,12 +59,27 @@ void log_conn(const struct server_opts *o, int fd, const struct conn_stats *c,
         write_line(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
 }
 
-void log_ratelimited(double *last, const char *fmt, ...)
+/* One lock for every call site: the check and the update of *last must be
+ * one step, or two threads that both see an old time both print (and the
+ * plain read and write of a double is a data race). The lock is taken
+ * only when something goes wrong, so it costs nothing in normal running. */
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int may_log_now(double *last)
 {
     double now = now_sec();
-    if (*last != 0 && now - *last < 1.0)
+    pthread_mutex_lock(&ratelimit_lock);
+    int ok = *last == 0 || now - *last >= 1.0;
+    if (ok)
+        *last = now;
+    pthread_mutex_unlock(&ratelimit_lock);
+    return ok;
+}
+
+void log_ratelimited(double *last, const char *fmt, ...)
+{
+    if (!may_log_now(last))
         return;
-    *last = now;
     char line[256];
     va_list ap;
     va_start(ap, fmt);
@@ -73,6 +89,10 @@ void log_ratelimited(double *last, const char *fmt, ...)
         return;
     if ((size_t)len > sizeof line - 2)
         len = (int)sizeof line - 2;
+    /* The newline is ours to add: one that the format brings too would
+     * leave a blank line on stderr. */
+    while (len > 0 && line[len - 1] == '\n')
+        len--;
     line[len++] = '\n';
     write_line(line, (size_t)len);
 }

@@ -102,6 +102,15 @@ void install_signal_handlers(void)
         die("sigaction SIGUSR1");
 }
 
+void block_stop_signals(int how)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    pthread_sigmask(how, &s, NULL);
+}
+
 /* ---- I/O ---------------------------------------------------------------- */
 
 int write_all(int fd, const void *buf, size_t n)
@@ -164,11 +173,11 @@ int wait_fd(int fd, short events, int timeout_ms)
         if (stop_requested)
             return -1;
         int slice = STOP_SLICE_MS;
-        if (timeout_ms >= 0) {
+        if (timeout_ms >= 0) {     /* at the deadline: one last look, as poll(0) */
             double left_ms = (deadline - now_sec()) * 1000.0;
             if (left_ms <= 0)
-                return 0;
-            if (left_ms < slice)
+                slice = 0;
+            else if (left_ms < slice)
                 slice = (int)left_ms + 1;
         }
         struct pollfd p = {.fd = fd, .events = events};
@@ -177,6 +186,8 @@ int wait_fd(int fd, short events, int timeout_ms)
             return 1;     /* readable, writable, or an error to collect */
         if (r < 0 && errno != EINTR)
             return -1;
+        if (r == 0 && slice == 0)
+            return 0;
     }
 }
 

@@ -1,4 +1,4 @@
-/* options.c - the command line every server shares (DESIGN.md, "Servers"). */
+/* options.c - the command line every server shares (the flags: common.h, section 1). */
 #include "common.h"
 
 #include <errno.h>

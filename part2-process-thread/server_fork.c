@@ -35,9 +35,13 @@
 #include <unistd.h>
 
 /* Live children by pid. The SIGCHLD handler removes them, the main loop
- * adds them with SIGCHLD blocked, so the two never race on a slot. */
+ * adds them (and grows the table) with SIGCHLD blocked, so the two never
+ * race on a slot. The table grows with the children alive at once, up to
+ * --max-conns, never with the descriptor limit: under a limit of 2^30 a
+ * table sized by it would take gigabytes before the first client. */
+#define FIRST_SLOTS 64
 static pid_t *children;
-static int max_children;
+static int max_children, table_size;
 static volatile sig_atomic_t live;
 /* Slots at and beyond this index were never used: the searches stop here,
  * so that reaping costs the number of clients served at once, not the cap. */
@@ -65,9 +69,24 @@ static void on_sigchld(int sig)
     errno = saved;
 }
 
+/* With SIGCHLD blocked: a free slot for one more child, or -1. */
+static int make_room(void)
+{
+    if (live < table_size)
+        return 0;                  /* every child holds one slot: one is free */
+    int size = table_size > max_children / 2 ? max_children : 2 * table_size;
+    pid_t *bigger = realloc(children, (size_t)size * sizeof *bigger);
+    if (!bigger)
+        return -1;
+    memset(bigger + table_size, 0, (size_t)(size - table_size) * sizeof *bigger);
+    children = bigger;
+    table_size = size;
+    return 0;
+}
+
 static void remember_child(pid_t pid)
 {
-    for (int i = 0; i < max_children; i++)
+    for (int i = 0; i < table_size; i++)
         if (children[i] == 0) {
             children[i] = pid;
             live++;
@@ -105,6 +124,12 @@ static void fork_child(int listen_fd, int fd, const struct sockaddr_storage *pee
 {
     block_sigchld(SIG_BLOCK);      /* the child must be in the table before
                                       its SIGCHLD can look it up */
+    if (make_room() != 0) {
+        block_sigchld(SIG_UNBLOCK);
+        fork_failed++;             /* out of memory: this client only */
+        close(fd);
+        return;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         block_sigchld(SIG_UNBLOCK);
@@ -152,9 +177,10 @@ int main(int argc, char **argv)
     server_opts_parse(&o, argc, argv);
     install_signal_handlers();
     max_children = o.max_conns;
-    children = calloc((size_t)max_children, sizeof *children);
+    table_size = max_children < FIRST_SLOTS ? max_children : FIRST_SLOTS;
+    children = calloc((size_t)table_size, sizeof *children);
     if (!children)
-        die("calloc");
+        die("allocating the table of children");
     struct sigaction sa = {0};
     sa.sa_handler = on_sigchld;
     sigemptyset(&sa.sa_mask);

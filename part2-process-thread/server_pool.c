@@ -85,12 +85,8 @@ static int dequeue(struct pending *p, struct worker_slot *me)
     pthread_mutex_lock(&lock);
     double idle_since = now_sec();
     while (count == 0 && !stop_requested && !retiring(me, idle_since)) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += 200000000L;
-        t.tv_sec += t.tv_nsec / 1000000000L;
-        t.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&not_empty, &lock, &t);
+        struct timespec slice = deadline_after_ms(200);
+        pthread_cond_timedwait(&not_empty, &lock, &slice);
     }
     int got = count > 0 && !stop_requested;
     if (got) {
@@ -152,17 +148,6 @@ static int accept_one(int listen_fd, const struct server_opts *o)
     return grow;
 }
 
-/* Workers get SIGINT/SIGTERM blocked (inherited from this mask at
- * creation), so the signal interrupts the acceptor's wait. */
-static void block_stop_signals(int how)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    pthread_sigmask(how, &s, NULL);
-}
-
 static int slot_state(int i)
 {
     pthread_mutex_lock(&lock);
@@ -189,6 +174,8 @@ static int start_worker(void)
     pthread_mutex_unlock(&lock);
     if (was == ENDED)                  /* a retired worker: it has returned */
         pthread_join(slots[i].tid, NULL);
+    /* Workers get SIGINT/SIGTERM blocked (inherited from this mask at
+     * creation), so the signal interrupts the acceptor's wait. */
     block_stop_signals(SIG_BLOCK);
     int err = pthread_create(&slots[i].tid, NULL, worker, &slots[i]);
     block_stop_signals(SIG_UNBLOCK);
@@ -213,11 +200,7 @@ static int stop_workers(void)
     pthread_mutex_lock(&lock);
     pthread_cond_broadcast(&not_empty);
     pthread_mutex_unlock(&lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 500000000L;
-    deadline.tv_sec += 1 + deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
+    struct timespec deadline = deadline_after_ms(1500);
     int left = 0;
     for (int i = 0; i < max_threads; i++)
         if (slot_state(i) != FREE)

@@ -94,11 +94,7 @@ static void start_thread(int fd, const struct sockaddr_storage *peer,
  * 1.5 s in all. Returns how many are still running (they end with us). */
 static int wait_for_threads(void)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 500000000L;
-    deadline.tv_sec += 1 + deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
+    struct timespec deadline = deadline_after_ms(1500);
     pthread_mutex_lock(&lock);
     while (live > 0)
         if (pthread_cond_timedwait(&thread_ended, &lock, &deadline) == ETIMEDOUT)
@@ -126,19 +122,6 @@ static void thread_attributes(pthread_attr_t *attr, const struct server_opts *o)
     }
 }
 
-/* Only the main thread takes SIGINT/SIGTERM, so that its wait is the one
- * interrupted. A new thread inherits its creator's signal mask: blocking
- * them around pthread_create gives every client thread a blocked mask
- * (a signal that arrives meanwhile is delivered when we unblock). */
-static void block_stop_signals(int how)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    pthread_sigmask(how, &s, NULL);
-}
-
 int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "thread", .accepts = OPT_STACK};
@@ -161,6 +144,11 @@ int main(int argc, char **argv)
         int fd = accept_or_back_off(listen_fd, &peer, &accept_errors);
         if (fd < 0)
             continue;
+        /* Only the main thread takes SIGINT/SIGTERM, so that its wait is
+         * the one interrupted. A new thread inherits its creator's signal
+         * mask: blocking them around pthread_create gives every client
+         * thread a blocked mask (a signal that arrives meanwhile is
+         * delivered when we unblock). */
         block_stop_signals(SIG_BLOCK);
         start_thread(fd, &peer, &o, &attr);
         block_stop_signals(SIG_UNBLOCK);

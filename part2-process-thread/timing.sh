@@ -3,7 +3,7 @@
 # timing.sh - lesson 2's three tables (tools/bench.sh does the runs, medians,
 # sampling and files; see docs/methodology.md).
 #
-#   (a) part2_a: the classic table (EXPERIMENTS.md E1). N clients arrive
+#   (a) part2_a: the classic table (docs/experiments.md). N clients arrive
 #       together, each holding a session of R requests with think time T;
 #       total wall time for the iterative server of part 1 and the four
 #       concurrent models. Served one at a time: N x a session; served

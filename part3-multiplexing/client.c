@@ -5,6 +5,7 @@
  *   ./client -p 9000 -c 500 -d 10 --think 100      each connection busy for 10 s
  *   ./client -p 9000 -c 10000 --idle -n 1 -d 5     open, one request, hold 5 s
  *   ./client ... --ramp 2000 --log conns.log --csv
+ *   ./client -p 9000 -c 10 -t 1 -d 5 --rate 20000    open loop: 20,000 requests/s
  *
  * The client side of lesson 3, built like the servers: T threads, each
  * running one epoll loop over its share of the C connections. A thread
@@ -24,8 +25,15 @@
  *
  * Every connection ends in the summary (completed or failed, with the
  * first reasons); with --log FILE, one line per connection.
+ *
+ * Open loop (--rate R): each connection follows its share of a schedule
+ * (schedule.h) instead of sending as soon as its previous reply is back.
+ * A request waits in THINKING until it is due; if its connection is still
+ * busy when it is due, it goes out as soon as the reply is in (late, never
+ * skipped), and its latency counts from the time it was due.
  */
 #include "common.h"
+#include "schedule.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,14 +54,17 @@
 #define SWEEP_NS     200000000ULL     /* look for timed-out connections */
 #define FD_RESERVE   64               /* descriptors a process keeps spare */
 #define PER_SRC      20000            /* connections per source address (auto) */
+#define SCHED_SETTLE 50000000ULL      /* the schedule starts 50 ms after the ramp */
 
 struct config {
     const char *addr;
     int port, conns, threads, procs, n_src, think_ms, ramp_ms, timeout_ms;
-    int idle, csv, duration_s, failures_ok;
+    int idle, csv, duration_s, failures_ok, series_ms;
     long requests;
     size_t size;
-    const char *log_path;
+    const char *log_path, *series_path;
+    double rate;               /* open loop: requests/s in total; 0: closed */
+    enum arrival arrival;
 };
 
 enum state { WAITING, CONNECTING, ACTIVE, THINKING, HOLDING, DONE, FAILED };
@@ -66,6 +77,8 @@ struct cconn {
     long req;                  /* requests completed */
     size_t sent, recvd;        /* within the current request */
     uint64_t start_ns, req_ns, progress_ns, due_ns, end_ns, lat_sum_ns;
+    uint64_t sched_ns;         /* open loop: when the current request was due */
+    struct schedule sched;
     uint64_t bytes_sent, bytes_recv;
     double first_reply_ms;     /* < 0 until the first echoed byte */
     int timed_out;
@@ -80,7 +93,8 @@ struct totals {
     double first_sum_ms, first_max_ms, sess_sum_s, sess_max_s;
     long first_n;
     char first_error[128];
-    struct histogram lat;
+    struct histogram lat;      /* open loop: from the schedule (corrected) */
+    struct openloop open;      /* open loop: from the send, and lateness */
 };
 
 struct thread {
@@ -89,8 +103,8 @@ struct thread {
     int n, next_start, left;   /* next_start: the next WAITING one */
     int ep, log_fd;
     uint64_t t0, end_ns;
-    struct cconn **thinkers;   /* FIFO: constant think time keeps it sorted */
-    int th_head, th_len;
+    struct timers timers;      /* THINKING connections, by due time */
+    struct series series;      /* --series */
     char *log_buf;
     size_t log_len, log_cap;
     struct totals t;
@@ -167,33 +181,44 @@ static int push(struct thread *th, struct cconn *c)
     return 0;
 }
 
-static int more_requests(const struct thread *th, const struct cconn *c)
+/* Is there another request? With -d: one that starts (closed loop) or is
+ * due (open loop) at `t`, before the end. */
+static int more_requests(const struct thread *th, const struct cconn *c, uint64_t t)
 {
     if (atomic_load(&interrupted))
         return 0;
     if (th->cfg->duration_s > 0 && !th->cfg->idle)
-        return now_ns() < th->end_ns;
+        return t < th->end_ns;
     return c->req < th->cfg->requests;
 }
 
-static void start_request(struct thread *th, struct cconn *c)
+static void start_request(struct thread *th, struct cconn *c, int from_timer)
 {
     c->state = ACTIVE;
     c->sent = c->recvd = 0;
     c->req_ns = c->progress_ns = now_ns();
+    if (th->cfg->rate > 0)
+        openloop_sent(&th->t.open, c->sched_ns, c->req_ns, from_timer);
     push(th, c);
 }
 
-/* Between requests (first == 0) or just connected: think, hold, or leave. */
+/* Between requests (first == 0) or just connected: wait (think, or the
+ * schedule), start the next request, hold, or leave. */
 static void next_step(struct thread *th, struct cconn *c, int first)
 {
-    if (more_requests(th, c)) {
-        if (th->cfg->think_ms > 0 && !first) {
+    uint64_t now = now_ns(), due = now;
+    if (th->cfg->rate > 0)
+        due = c->sched_ns = schedule_take(&c->sched);
+    else if (th->cfg->think_ms > 0 && !first)
+        due = now + (uint64_t)th->cfg->think_ms * 1000000ULL;
+    if (more_requests(th, c, th->cfg->rate > 0 ? due : now)) {
+        if (due <= now) {
+            start_request(th, c, 0);
+        } else if (timers_push(&th->timers, due, c) == 0) {
             c->state = THINKING;
-            c->due_ns = now_ns() + (uint64_t)th->cfg->think_ms * 1000000ULL;
-            th->thinkers[(th->th_head + th->th_len++) % th->n] = c;
+            c->due_ns = due;
         } else {
-            start_request(th, c);
+            fail(th, c, "no room for a timer", 0);
         }
     } else if (th->cfg->idle && !atomic_load(&interrupted)) {
         c->state = HOLDING;
@@ -238,7 +263,13 @@ static void on_readable(struct thread *th, struct cconn *c)
     if (c->recvd < th->cfg->size)
         return;
     uint64_t lat = c->progress_ns - c->req_ns;
+    if (th->cfg->rate > 0) {
+        openloop_done(&th->t.open, lat, c->progress_ns);
+        lat = c->progress_ns - c->sched_ns;
+    }
     hist_add(&th->t.lat, lat);
+    if (th->cfg->series_path)
+        series_add(&th->series, c->progress_ns, lat);
     c->lat_sum_ns += lat;
     c->req++;
     next_step(th, c, 0);
@@ -320,9 +351,9 @@ static uint64_t start_due(const struct thread *th, const struct cconn *c)
     return th->t0 + (uint64_t)cfg->ramp_ms * 1000000ULL * c->id / (uint64_t)cfg->conns;
 }
 
-/* Start the connections and end the thinks that are due; returns the ms
+/* Start the connections and the requests that are due; returns the ns
  * until the next one is due (capped). */
-static int run_timers(struct thread *th, uint64_t now)
+static uint64_t run_timers(struct thread *th, uint64_t now)
 {
     uint64_t next = now + 100000000ULL;
     while (th->next_start < th->n && !atomic_load(&interrupted)) {
@@ -336,19 +367,14 @@ static int run_timers(struct thread *th, uint64_t now)
         th->next_start++;
         start_connection(th, c);
     }
-    while (th->th_len > 0) {
-        struct cconn *c = th->thinkers[th->th_head];
-        if (c->state == THINKING && c->due_ns > now) {
-            if (c->due_ns < next)
-                next = c->due_ns;
-            break;
-        }
-        th->th_head = (th->th_head + 1) % th->n;
-        th->th_len--;
-        if (c->state == THINKING)
-            start_request(th, c);
-    }
-    return (int)((next - now + 999999) / 1000000);
+    struct cconn *c;
+    uint64_t due;
+    while ((c = timers_pop_due(&th->timers, now, &due)) != NULL)
+        if (c->state == THINKING)          /* (it may have failed meanwhile) */
+            start_request(th, c, 1);
+    if (timers_next(&th->timers) < next)
+        next = timers_next(&th->timers);
+    return next > now ? next - now : 0;
 }
 
 static void sweep_timeouts(struct thread *th, uint64_t now)
@@ -442,14 +468,16 @@ static void *thread_main(void *arg)
     struct epoll_event events[MAX_EVENTS];
     uint64_t last_sweep = now_ns();
     th->left = th->n;
+    if (th->cfg->rate > 0)
+        precise_timers();
     while (th->left > 0) {
         uint64_t now = now_ns();
-        int wait_ms = run_timers(th, now);
+        uint64_t wait_ns = run_timers(th, now);
         if (atomic_load(&interrupted) || (th->cfg->idle && now >= th->end_ns))
             break;
-        if (th->cfg->idle && th->end_ns - now < (uint64_t)wait_ms * 1000000ULL)
-            wait_ms = (int)((th->end_ns - now) / 1000000ULL) + 1;
-        int n = epoll_wait(th->ep, events, MAX_EVENTS, wait_ms);
+        if (th->cfg->idle && th->end_ns - now < wait_ns)
+            wait_ns = th->end_ns - now + 1000000ULL;
+        int n = wait_events(th->ep, events, MAX_EVENTS, wait_ns);
         if (n < 0 && errno != EINTR) {
             perror("client: epoll_wait");
             break;
@@ -491,7 +519,17 @@ static void merge(struct totals *into, const struct totals *t)
     if (!into->first_error[0] && t->first_error[0])
         memcpy(into->first_error, t->first_error, sizeof into->first_error);
     hist_merge(&into->lat, &t->lat);
+    openloop_merge(&into->open, &t->open);
 }
+
+static void totals_init(struct totals *t)
+{
+    hist_init(&t->lat);
+    openloop_init(&t->open, 0);
+}
+
+/* --series: the threads' series, merged (one process only). */
+static struct series run_series;
 
 /* Connections lo..hi-1, thread k taking every T-th one (the ramp stays even). */
 static void run_share(const struct config *cfg, int lo, int hi, uint64_t t0,
@@ -502,7 +540,9 @@ static void run_share(const struct config *cfg, int lo, int hi, uint64_t t0,
     pthread_t *tids = calloc((size_t)nt, sizeof *tids);
     if (!ths || !tids)
         die("allocating threads");
-    uint64_t end = t0 + ((uint64_t)cfg->ramp_ms + (uint64_t)cfg->duration_s * 1000ULL) * 1000000ULL;
+    uint64_t ramp_end = t0 + (uint64_t)cfg->ramp_ms * 1000000ULL;
+    uint64_t sched_start = ramp_end + (cfg->rate > 0 ? SCHED_SETTLE : 0);
+    uint64_t end = sched_start + (uint64_t)cfg->duration_s * 1000000000ULL;
     for (int k = 0; k < nt; k++) {
         struct thread *th = calloc(1, sizeof *th);
         if (!th)
@@ -510,17 +550,23 @@ static void run_share(const struct config *cfg, int lo, int hi, uint64_t t0,
         th->cfg = cfg;
         th->n = (hi - lo - k + nt - 1) / nt;
         th->conns = calloc((size_t)th->n, sizeof *th->conns);
-        th->thinkers = calloc((size_t)th->n, sizeof *th->thinkers);
         th->ep = epoll_create1(EPOLL_CLOEXEC);
-        if (!th->conns || !th->thinkers || th->ep < 0)
+        if (!th->conns || timers_init(&th->timers, th->n) != 0 || th->ep < 0)
             die("allocating connections");
-        for (int i = 0; i < th->n; i++)
-            th->conns[i] = (struct cconn){.fd = -1, .id = (uint32_t)(lo + k + i * nt),
-                                          .first_reply_ms = -1};
+        for (int i = 0; i < th->n; i++) {
+            struct cconn *c = &th->conns[i];
+            *c = (struct cconn){.fd = -1, .id = (uint32_t)(lo + k + i * nt),
+                                .first_reply_ms = -1};
+            if (cfg->rate > 0)
+                schedule_init(&c->sched, cfg->rate, cfg->conns, c->id, cfg->arrival,
+                              sched_start);
+        }
         th->t0 = t0;
         th->end_ns = end;
         th->log_fd = log_fd;
-        hist_init(&th->t.lat);
+        totals_init(&th->t);
+        th->t.open.start_ns = sched_start;
+        series_init(&th->series, t0, (uint64_t)cfg->series_ms * 1000000ULL);
         ths[k] = th;
         if (pthread_create(&tids[k], NULL, thread_main, th) != 0)
             die("pthread_create");
@@ -528,9 +574,11 @@ static void run_share(const struct config *cfg, int lo, int hi, uint64_t t0,
     for (int k = 0; k < nt; k++) {
         pthread_join(tids[k], NULL);
         merge(out, &ths[k]->t);
+        series_merge(&run_series, &ths[k]->series);
+        series_free(&ths[k]->series);
+        timers_free(&ths[k]->timers);
         close(ths[k]->ep);
         free(ths[k]->conns);
-        free(ths[k]->thinkers);
         free(ths[k]->log_buf);
         free(ths[k]);
     }
@@ -573,7 +621,7 @@ static void run_all(const struct config *cfg, int log_fd, struct totals *all)
         if (pids[p] == 0) {
             close(fds[0]);
             static struct totals t;
-            hist_init(&t.lat);
+            totals_init(&t);
             run_share(cfg, lo, hi, t0, log_fd, &t);
             _exit(write_all(fds[1], &t, sizeof t) == 0 ? 0 : 1);
         }
@@ -611,21 +659,44 @@ static void usage(FILE *f)
         "  --procs P       processes (default: as many as the descriptor limit needs)\n"
         "  --timeout MS    fail a connection after MS without progress (default 30000)\n"
         "  --log FILE      one line per connection\n"
+        "  --rate R        open loop: R requests/s in total, on a schedule; latency\n"
+        "                  counted from each request's scheduled time (and from its send)\n"
+        "  --arrival A     open loop spacing: fixed (default) or poisson\n"
+        "  --series FILE   per interval: requests/s, p50, p99, max latency (CSV)\n"
+        "  --series-ms MS  the interval of --series (default 100)\n"
         "  --csv           machine-readable summary on stdout (header + one row)\n"
         "  --failures-ok   exit 0 even if connections failed (capacity runs: the\n"
         "                  failures are the measurement; they stay in the summary)\n"
         "  -h              this help\n", DEFAULT_PORT, PER_SRC);
 }
 
+static void bad_combination(const char *why)
+{
+    fprintf(stderr, "client: %s\n", why);
+    exit(2);
+}
+
+static double option_rate(const char *s)
+{
+    char *end;
+    double r = strtod(s, &end);
+    if (end == s || *end || !(r > 0 && r <= 1e8))
+        bad_combination("--rate wants requests/s, from 0 to 100000000");
+    return r;
+}
+
 static void parse(struct config *cfg, int argc, char **argv)
 {
-    enum { THINK = 1000, RAMP, IDLE, SRC, PROCS, TIMEOUT, LOG, CSV, FAILOK };
+    enum { THINK = 1000, RAMP, IDLE, SRC, PROCS, TIMEOUT, LOG, CSV, FAILOK, RATE, ARRIVAL,
+           SERIES, SERIES_MS };
     static const struct option longopts[] = {
         {"think", required_argument, 0, THINK}, {"ramp", required_argument, 0, RAMP},
         {"idle", no_argument, 0, IDLE},         {"src", required_argument, 0, SRC},
         {"procs", required_argument, 0, PROCS}, {"timeout", required_argument, 0, TIMEOUT},
         {"log", required_argument, 0, LOG},     {"csv", no_argument, 0, CSV},
-        {"failures-ok", no_argument, 0, FAILOK},
+        {"failures-ok", no_argument, 0, FAILOK}, {"rate", required_argument, 0, RATE},
+        {"arrival", required_argument, 0, ARRIVAL}, {"series", required_argument, 0, SERIES},
+        {"series-ms", required_argument, 0, SERIES_MS},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int c, n_set = 0;
@@ -651,6 +722,13 @@ static void parse(struct config *cfg, int argc, char **argv)
         case LOG: cfg->log_path = optarg; break;
         case CSV: cfg->csv = 1; break;
         case FAILOK: cfg->failures_ok = 1; break;
+        case RATE: cfg->rate = option_rate(optarg); break;
+        case ARRIVAL:
+            if (arrival_parse(optarg, &cfg->arrival) != 0)
+                bad_combination("--arrival is fixed or poisson");
+            break;
+        case SERIES: cfg->series_path = optarg; break;
+        case SERIES_MS: cfg->series_ms = (int)option_number(optarg, 1, 60000, usage); break;
         case 'h': usage(stdout); exit(0);
         default:
             fprintf(stderr, "client: unknown or incomplete option: %s\n", argv[optind - 1]);
@@ -663,6 +741,8 @@ static void parse(struct config *cfg, int argc, char **argv)
         usage(stderr);
         exit(2);
     }
+    if (cfg->rate > 0 && (cfg->idle || cfg->think_ms))
+        bad_combination("--rate sets the spacing: not with --idle or --think");
     if (cfg->idle) {
         if (!n_set)
             cfg->requests = 0;
@@ -721,20 +801,29 @@ static void print_summary(const struct config *cfg, struct totals *all, double w
     fprintf(human, "client: %d connections, %d thread(s) x %d process(es), "
                    "%d source address(es)%s\n", cfg->conns, cfg->threads, cfg->procs,
             cfg->n_src ? cfg->n_src : 1, cfg->idle ? ", idle mode" : "");
+    struct openloop_report rep = {.o = cfg->rate > 0 ? &all->open : NULL, .rate = cfg->rate,
+        .arrival = cfg->arrival, .requests = all->requests, .cpu_s = s.cpu_s, .wall_s = wall,
+        .threads = (cfg->threads < cfg->conns ? cfg->threads : cfg->conns) * cfg->procs};
+    if (rep.o)
+        s.latency = NULL;                   /* two labelled lines instead, below */
     if (cfg->idle)
         fprintf(human, "client: held %ld of %d connections to the end (%ld closed by "
                        "the server)\n", all->completed, cfg->conns, all->closed_by_server);
     if (all->first_error[0])
         fprintf(human, "client: first failure: %s\n", all->first_error);
     run_summary_print(&s, human);
+    s.latency = &all->lat;
+    if (rep.o)
+        openloop_print(&rep, &all->lat, human);
     if (cfg->csv)
-        run_summary_csv(&s, stdout);
+        openloop_csv(&s, &rep, stdout);
 }
 
 int main(int argc, char **argv)
 {
     struct config cfg = {.addr = "127.0.0.1", .port = DEFAULT_PORT, .conns = 1,
-                         .threads = 2, .requests = 10, .size = 64, .timeout_ms = 30000};
+                         .threads = 2, .requests = 10, .size = 64, .timeout_ms = 30000,
+                         .series_ms = 100};
     parse(&cfg, argc, argv);
     struct sigaction sa = {.sa_handler = SIG_IGN};
     sigaction(SIGPIPE, &sa, NULL);      /* a reset peer: EPIPE, not death */
@@ -747,6 +836,8 @@ int main(int argc, char **argv)
         cfg.procs = (cfg.conns + per_proc - 1) / per_proc;
     if (!cfg.n_src && cfg.conns > PER_SRC)
         cfg.n_src = (cfg.conns + PER_SRC - 1) / PER_SRC;
+    if (cfg.series_path && cfg.procs > 1)
+        bad_combination("--series works in one process (fewer connections, or --procs 1)");
     int log_fd = -1;
     if (cfg.log_path) {
         log_fd = open(cfg.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -754,11 +845,15 @@ int main(int argc, char **argv)
             die(cfg.log_path);
     }
     static struct totals all;
-    hist_init(&all.lat);
+    totals_init(&all);
+    series_init(&run_series, 0, (uint64_t)cfg.series_ms * 1000000ULL);
     double t0 = now_sec();
     run_all(&cfg, log_fd, &all);
     print_summary(&cfg, &all, now_sec() - t0);
+    int bad_series = cfg.series_path && series_write(&run_series, cfg.series_path) != 0;
+    if (bad_series)
+        fprintf(stderr, "client: writing %s: %s\n", cfg.series_path, strerror(errno));
     if (log_fd >= 0)
         close(log_fd);
-    return all.failed && !cfg.failures_ok ? 1 : 0;
+    return (all.failed && !cfg.failures_ok) || bad_series ? 1 : 0;
 }

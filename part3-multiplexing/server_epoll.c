@@ -5,9 +5,11 @@
  * on every call and scans it; epoll keeps the list inside the kernel
  * (epoll_ctl adds, changes, removes one descriptor) and epoll_wait()
  * returns only the ready ones. A wakeup costs in proportion to the busy
- * clients, not to all of them.
+ * clients, not to all of them. `diff server_poll.c server_epoll.c` shows
+ * what changes: the array of pollfds is gone, and so is its upkeep.
  *
- * The per-connection state machine is the one of server_poll.c:
+ * The per-connection state machine is the one of server_poll.c
+ * (common/step.c, conn_step()):
  * READING -> (short send) OWING -> READING ...; EOF -> CLOSING.
  *
  * Two ways to be told:
@@ -19,121 +21,84 @@
  *     once. We must read until EAGAIN, or bytes already there are never
  *     reported again. But reading one fast client "until EAGAIN" could
  *     starve every other client, so each wakeup gets a budget of reads;
- *     a connection that used it up and still has input goes on a
- *     `ready` list that is served on the next turn of the loop (which then
- *     does not sleep). The interest set is registered once and never
- *     changed: EPOLLIN | EPOLLOUT | EPOLLET.
+ *     a connection that used it up and still has input joins the back of
+ *     a `ready` queue, served after the next batch of events (the loop
+ *     then does not sleep). First in, first out: with more such
+ *     connections than one turn serves, the oldest still come first. The
+ *     interest set is registered once and never changed:
+ *     EPOLLIN | EPOLLOUT | EPOLLET.
  */
 #include "common.h"
-#include "conn.h"
+#include "step.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define WAIT_CAP_MS        500   /* the longest epoll_wait: a stop is seen quickly */
-#define MAX_EVENTS         256
-#define ACCEPTS_PER_WAKEUP 64
-#define READ_BUDGET        16    /* -e: reads per connection per wakeup */
+#define MAX_EVENTS     256     /* events per epoll_wait; leftovers per turn */
+#define READ_BUDGET    16      /* -e: reads per connection per wakeup       */
 
 /* The listening socket's epoll_data; a connection's is its struct conn. */
 static char listener_tag;
 
 struct server {
-    const struct server_opts *o;
-    int ep, listen_fd, live;
-    struct idle_list idle;
-    struct conn **ready;       /* -e: connections with input left over  */
-    int n_ready;
-    unsigned long accepted, refused, idle_closed;
-    unsigned long long bytes;
-    char scratch[CONN_CHUNK];
+    struct conns conns;        /* the registry, the counters, the cap       */
+    int listen_fd;
+    int ep;                    /* the epoll instance: the list is in there  */
+    struct conn_queue ready;   /* -e: input left over, oldest first         */
 };
 
-static void drop_client(struct server *s, struct conn *c, const char *why)
+/* What a connection waits for, in epoll's words. */
+static uint32_t events_for(const struct server *s, enum conn_want want)
 {
-    /* close() removes it from the epoll set; no epoll_ctl DEL needed as
-     * long as no other descriptor refers to the same socket. */
-    idle_unlink(&s->idle, c);
-    s->bytes += c->st.bytes_out;
-    if (c->in_list) {          /* -e: take it off the ready list */
-        for (int i = 0; i < s->n_ready; i++)
-            if (s->ready[i] == c)
-                s->ready[i] = s->ready[--s->n_ready];
-    }
-    conn_close(s->o, c, why);
-    s->live--;
+    if (s->conns.o->edge)      /* registered once, never changed */
+        return EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    return want == WANT_WRITE ? EPOLLOUT : EPOLLIN;
 }
 
-static void add_client(struct server *s, int fd, const struct sockaddr_storage *peer)
+/* Tell the kernel's interest list: EPOLL_CTL_ADD a new one, or MOD. */
+static int watch(struct server *s, int op, struct conn *c)
 {
-    struct conn *c = conn_new(fd, peer);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (s->o->edge)
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    if (!c || epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        free(c);
-        close(fd);
-        s->refused++;
-        return;
-    }
-    s->live++;
-    s->accepted++;
-    idle_touch(&s->idle, c, now_sec());
+    struct epoll_event ev = {.events = events_for(s, c->want), .data.ptr = c};
+    return epoll_ctl(s->ep, op, c->fd, &ev);
+}
+
+/* close() takes it out of the epoll set: no EPOLL_CTL_DEL is needed as
+ * long as no other descriptor refers to the same socket. */
+static void drop_client(struct server *s, struct conn *c)
+{
+    queue_remove(&s->ready, c);
+    conns_close(&s->conns, c);
 }
 
 static void accept_clients(struct server *s)
 {
-    for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
-        if (s->live >= s->o->max_conns) {
-            refuse_client(s->listen_fd);
-            s->refused++;
-            return;     /* level-triggered: the next one comes next turn */
+    struct conn *c;            /* NULL: no more this turn (or one turned away) */
+    for (int k = 0; k < ACCEPTS_PER_WAKEUP && (c = conns_accept(&s->conns, s->listen_fd)); k++) {
+        if (watch(s, EPOLL_CTL_ADD, c) != 0) {
+            c->why = "epoll_ctl";
+            drop_client(s, c);
         }
-        struct sockaddr_storage peer;
-        int fd = accept_client(s->listen_fd, &peer, 1);
-        if (fd < 0)
-            return;
-        add_client(s, fd, &peer);
     }
 }
 
-/* Level-triggered: tell epoll what we wait for next (only when it changes). */
-static int want(struct server *s, struct conn *c, uint32_t events)
+/* Level-triggered: one step per wakeup, and a MOD only when it changes. */
+static void serve_level(struct server *s, struct conn *c, uint32_t ev)
 {
-    struct epoll_event ev = {.events = events, .data.ptr = c};
-    return epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-/* Level-triggered: one step per wakeup. Returns why to close, or NULL. */
-static const char *serve_level(struct server *s, struct conn *c, uint32_t ev, double now)
-{
-    if (c->owed) {                                   /* OWING */
-        enum conn_io r = conn_flush(c);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_OWES)
-            return NULL;
-        idle_touch(&s->idle, c, now);
-        if (!c->peer_closed && want(s, c, EPOLLIN) != 0)
-            return "epoll_ctl";
-    } else if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {  /* READING */
-        enum conn_io r = conn_read_echo(c, s->scratch, sizeof s->scratch);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_DONE || r == IO_OWES)
-            idle_touch(&s->idle, c, now);
-        if (r == IO_OWES && want(s, c, EPOLLOUT) != 0)   /* stop reading it */
-            return "epoll_ctl";
+    enum conn_want was = c->want;
+    enum conn_want next = conn_step(&s->conns, c, ev & (EPOLLIN | EPOLLHUP | EPOLLERR),
+                                    ev & (EPOLLOUT | EPOLLHUP | EPOLLERR));
+    if (next != WANT_CLOSE && next != was && watch(s, EPOLL_CTL_MOD, c) != 0) {
+        c->why = "epoll_ctl";
+        next = WANT_CLOSE;
     }
-    if (c->peer_closed && !c->owed)                  /* CLOSING, all sent */
-        return "eof";
-    return NULL;
+    if (next == WANT_CLOSE)
+        drop_client(s, c);
 }
 
-/* Edge-triggered: flush, then read until EAGAIN or the budget is spent. */
-static const char *serve_edge(struct server *s, struct conn *c, double now)
+/* Edge-triggered: flush, then read until EAGAIN or the budget is spent.
+ * Returns why to close it, or NULL. */
+static const char *serve_edge(struct server *s, struct conn *c)
 {
     for (int budget = READ_BUDGET; budget > 0; budget--) {
         enum conn_io r = conn_flush(c);
@@ -143,51 +108,55 @@ static const char *serve_edge(struct server *s, struct conn *c, double now)
             return NULL;       /* the EPOLLOUT edge will bring us back */
         if (c->peer_closed)
             return "eof";
-        r = conn_read_echo(c, s->scratch, sizeof s->scratch);
+        r = conn_read_echo(c, s->conns.scratch, sizeof s->conns.scratch);
         if (r == IO_FAILED)
             return c->why;
         if (r == IO_AGAIN)
             return NULL;       /* drained: the next EPOLLIN edge will come */
         if (r != IO_EOF)
-            idle_touch(&s->idle, c, now);
+            registry_touch(&s->conns.reg, c, now_sec());
     }
-    if (!c->in_list) {         /* budget spent: come back next turn */
-        c->in_list = 1;
-        s->ready[s->n_ready++] = c;
-    }
+    queue_push(&s->ready, c);  /* budget spent: to the back of the queue */
     return NULL;
 }
 
-static void serve_conn(struct server *s, struct conn *c, uint32_t ev, double now)
+static void drop_if(struct server *s, struct conn *c, const char *why)
 {
-    const char *why = s->o->edge ? serve_edge(s, c, now) : serve_level(s, c, ev, now);
-    if (why)
-        drop_client(s, c, why);
-}
-
-/* -e: give the connections that spent their budget another turn. */
-static void serve_leftovers(struct server *s, double now)
-{
-    int n = s->n_ready;
-    struct conn *batch[MAX_EVENTS];
-    if (n > MAX_EVENTS)
-        n = MAX_EVENTS;
-    for (int i = 0; i < n; i++) {
-        batch[i] = s->ready[s->n_ready - 1 - i];
-        batch[i]->in_list = 0;
+    if (why) {
+        c->why = why;
+        drop_client(s, c);
     }
-    s->n_ready -= n;
-    for (int i = 0; i < n; i++)
-        serve_conn(s, batch[i], 0, now);
 }
 
-static void close_idle(struct server *s, double now)
+static void serve_ready(struct server *s, struct epoll_event *events, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct conn *c = events[i].data.ptr;
+        if (events[i].data.ptr == &listener_tag)
+            accept_clients(s);
+        else if (!s->conns.o->edge)
+            serve_level(s, c, events[i].events);
+        else if (!c->in_list)  /* queued: it is served in its turn below */
+            drop_if(s, c, serve_edge(s, c));
+    }
+}
+
+/* -e: another turn for those that spent their budget, oldest first. At
+ * most MAX_EVENTS, so new events are not kept waiting; the ones still
+ * busy go to the back, behind the ones not served yet. */
+static void serve_leftovers(struct server *s)
+{
+    for (int k = s->ready.len < MAX_EVENTS ? s->ready.len : MAX_EVENTS; k > 0; k--) {
+        struct conn *c = queue_pop(&s->ready);
+        drop_if(s, c, serve_edge(s, c));
+    }
+}
+
+static void close_idle(struct server *s)
 {
     struct conn *c;
-    while ((c = idle_expired(&s->idle, now, s->o->idle_timeout)) != NULL) {
-        s->idle_closed++;
-        drop_client(s, c, "idle");
-    }
+    while ((c = conns_idle(&s->conns, now_sec())) != NULL)
+        drop_client(s, c);
 }
 
 int main(int argc, char **argv)
@@ -196,56 +165,38 @@ int main(int argc, char **argv)
     server_opts_parse(&o, argc, argv);
     if (o.edge)
         o.name = "epoll-et";
-    install_signal_handlers();
 
     static struct server s;
-    s.o = &o;
-    s.listen_fd = listen_socket(&o, 0);
-    if (set_nonblocking(s.listen_fd) != 0)
-        die("making the listening socket non-blocking");
+    s.listen_fd = conns_start(&s.conns, &o);
     s.ep = epoll_create1(EPOLL_CLOEXEC);
     if (s.ep < 0)
         die("epoll_create1");
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &listener_tag};
     if (epoll_ctl(s.ep, EPOLL_CTL_ADD, s.listen_fd, &lev) != 0)
         die("epoll_ctl ADD listener");
-    s.ready = calloc((size_t)o.max_conns, sizeof *s.ready);
-    if (!s.ready)
-        die("allocating the ready list");
     print_banner(o.name, s.listen_fd);
 
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {
-        int wait_ms = s.n_ready ? 0 :
-            idle_wait_ms(&s.idle, now_sec(), o.idle_timeout, WAIT_CAP_MS);
+        int wait_ms = s.ready.len ? 0 : conns_wait_ms(&s.conns);
         int n = epoll_wait(s.ep, events, MAX_EVENTS, wait_ms);
         if (n < 0) {
             if (errno != EINTR)
                 die("epoll_wait");
             continue;
         }
-        double now = now_sec();
-        for (int i = 0; i < n; i++) {
-            if (events[i].data.ptr == &listener_tag) {
-                accept_clients(&s);
-                continue;
-            }
-            struct conn *c = events[i].data.ptr;
-            if (c->in_list)
-                continue;      /* already served this turn, from the list */
-            serve_conn(&s, c, events[i].events, now);
-        }
+        serve_ready(&s, events, n);
         /* After the events, never before: a connection closed here could
          * still be named in events[]. */
-        serve_leftovers(&s, now);
-        close_idle(&s, now_sec());
+        serve_leftovers(&s);
+        close_idle(&s);
     }
 
-    while (s.idle.oldest)      /* every live connection is on the idle list */
-        drop_client(&s, s.idle.oldest, "shutdown");
+    struct conn *c;
+    while ((c = conns_oldest(&s.conns)) != NULL)
+        drop_client(&s, c);
     close(s.ep);
     close(s.listen_fd);
-    printf("%s: stopped: connections=%lu refused=%lu idle_closed=%lu bytes=%llu\n",
-           o.name, s.accepted, s.refused, s.idle_closed, s.bytes);
+    print_stopped(o.name, &s.conns.n, "");
     return 0;
 }

@@ -18,17 +18,15 @@
  *     port (SO_REUSEPORT); the kernel spreads incoming connections over
  *     them by a hash of the addresses, and nobody hands anything off.
  *
- * Each worker serves its connections level-triggered, one read and one
- * write per wakeup, with the state machine of server_epoll.c:
- * READING -> (short send) OWING -> READING ...; EOF -> CLOSING.
+ * Each worker serves its connections level-triggered, one step per
+ * wakeup (common/step.c, conn_step()), as server_epoll.c does.
  */
 #include "common.h"
-#include "conn.h"
+#include "step.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,10 +34,10 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define WAIT_CAP_MS        500
 #define MAX_EVENTS         256
-#define ACCEPTS_PER_WAKEUP 64
 #define DEFAULT_WORKERS    2
+#define READABLE (EPOLLIN | EPOLLHUP | EPOLLERR)   /* an error shows in a read */
+#define WRITABLE (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
 static atomic_int live;        /* connections open in all workers: the cap */
 /* Set by the main thread when it has seen SIGTERM: the workers read this,
@@ -48,118 +46,80 @@ static atomic_int stopping;
 static char handoff_tag, listener_tag;
 
 struct worker {
-    int id, ep;
+    int ep;
     int handoff[2];            /* pipe: [0] read by the worker, [1] by the acceptor */
     int listen_fd;             /* --reuseport: this worker's own; else -1 */
     pthread_t thread;
-    const struct server_opts *o;   /* &opts: its log lines say "name/wN" */
-    struct server_opts opts;
+    struct server_opts opts;   /* its log lines say "name/wN" */
     char name[48];
-    struct idle_list idle;
-    unsigned long accepted, refused, idle_closed;
-    unsigned long long bytes;
-    char scratch[CONN_CHUNK];
+    struct conns conns;        /* its registry and counters; `live` is shared */
 };
-
-static void drop_client(struct worker *w, struct conn *c, const char *why)
-{
-    idle_unlink(&w->idle, c);
-    w->bytes += c->st.bytes_out;
-    conn_close(w->o, c, why);
-    atomic_fetch_sub(&live, 1);
-}
-
-/* A new connection (already counted in `live`) joins this worker. */
-static void adopt(struct worker *w, int fd, const struct sockaddr_storage *peer)
-{
-    struct conn *c = conn_new(fd, peer);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (!c || epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        free(c);
-        close(fd);
-        atomic_fetch_sub(&live, 1);
-        w->refused++;
-        return;
-    }
-    w->accepted++;
-    idle_touch(&w->idle, c, now_sec());
-}
 
 /* What the acceptor writes into a worker's pipe: small enough (< PIPE_BUF)
  * that each write is atomic, so records never interleave. */
 struct handoff {
-    int fd;                    /* -1: "wake up, we are stopping" */
+    int fd;
     struct sockaddr_storage peer;
 };
 
-/* Take the connections the acceptor wrote into our pipe. */
-static void take_handoffs(struct worker *w)
+/* Tell the worker's epoll set what c waits for: ADD a new one, or MOD. */
+static int watch(struct worker *w, int op, struct conn *c)
+{
+    struct epoll_event ev = {.events = c->want == WANT_WRITE ? EPOLLOUT : EPOLLIN,
+                             .data.ptr = c};
+    if (epoll_ctl(w->ep, op, c->fd, &ev) == 0)
+        return 0;
+    c->why = "epoll_ctl";
+    return -1;
+}
+
+/* A new connection, already counted in `live`, joins this worker. */
+static void adopt(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    struct conn *c = conns_adopt(&w->conns, fd, peer);
+    if (c && watch(w, EPOLL_CTL_ADD, c) != 0)
+        conns_close(&w->conns, c);
+}
+
+/* Adopt what the acceptor wrote into our pipe, at most 16 records a call.
+ * Returns how many it read: 0 once the pipe is empty. */
+static int take_handoffs(struct worker *w)
 {
     struct handoff h[16];
     ssize_t n = read(w->handoff[0], h, sizeof h);
-    for (ssize_t i = 0; i < n / (ssize_t)sizeof h[0]; i++)
-        if (h[i].fd >= 0)
-            adopt(w, h[i].fd, &h[i].peer);
-}
-
-/* Accept into `live` or turn the client away at the cap. Returns the fd,
- * or -1 when there is nothing (more) to accept. */
-static int accept_counted(int listen_fd, int max_conns, unsigned long *refused,
-                          struct sockaddr_storage *peer)
-{
-    if (atomic_fetch_add(&live, 1) >= max_conns) {
-        atomic_fetch_sub(&live, 1);
-        refuse_client(listen_fd);
-        (*refused)++;
-        return -2;             /* the next one, if any, on the next wakeup */
-    }
-    int fd = accept_client(listen_fd, peer, 1);
-    if (fd < 0)
-        atomic_fetch_sub(&live, 1);
-    return fd;
+    int records = n > 0 ? (int)(n / (ssize_t)sizeof h[0]) : 0;
+    for (int i = 0; i < records; i++)
+        adopt(w, h[i].fd, &h[i].peer);
+    return records;
 }
 
 static void accept_own(struct worker *w)          /* --reuseport */
 {
-    for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
-        struct sockaddr_storage peer;
-        int fd = accept_counted(w->listen_fd, w->o->max_conns, &w->refused, &peer);
-        if (fd < 0)
-            return;        /* none left, or one refused at the cap */
+    struct sockaddr_storage peer;
+    int fd, k = 0;         /* until none is left, or one is refused at the cap */
+    while (k++ < ACCEPTS_PER_WAKEUP && (fd = accept_counted(w->listen_fd, &live,
+                                      w->opts.max_conns, &w->conns.n.refused, &peer)) >= 0)
         adopt(w, fd, &peer);
-    }
 }
 
-static int want(struct worker *w, struct conn *c, uint32_t events)
+/* One step of a ready connection; epoll_ctl MOD only when its wish changes. */
+static void serve(struct worker *w, struct conn *c, uint32_t ev)
 {
-    struct epoll_event ev = {.events = events, .data.ptr = c};
-    return epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    enum conn_want was = c->want;
+    if (conn_step(&w->conns, c, ev & READABLE, ev & WRITABLE) == WANT_CLOSE ||
+        (c->want != was && watch(w, EPOLL_CTL_MOD, c) != 0))
+        conns_close(&w->conns, c);
 }
 
-/* One step of a connection's state machine; why to close it, or NULL. */
-static const char *serve(struct worker *w, struct conn *c, uint32_t ev, double now)
+/* Close every connection, those still in the pipe included (a bounded
+ * drain: it runs when the acceptor has stopped writing). */
+static void close_all(struct worker *w)
 {
-    if (c->owed) {                                   /* OWING */
-        enum conn_io r = conn_flush(c);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_OWES)
-            return NULL;
-        idle_touch(&w->idle, c, now);
-        if (!c->peer_closed && want(w, c, EPOLLIN) != 0)
-            return "epoll_ctl";
-    } else if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {  /* READING */
-        enum conn_io r = conn_read_echo(c, w->scratch, sizeof w->scratch);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_DONE || r == IO_OWES)
-            idle_touch(&w->idle, c, now);
-        if (r == IO_OWES && want(w, c, EPOLLOUT) != 0)
-            return "epoll_ctl";
-    }
-    if (c->peer_closed && !c->owed)                  /* CLOSING */
-        return "eof";
-    return NULL;
+    while (take_handoffs(w) > 0)
+        continue;
+    struct conn *c;
+    while ((c = conns_oldest(&w->conns)) != NULL)
+        conns_close(&w->conns, c);
 }
 
 static void *worker_main(void *arg)
@@ -167,58 +127,41 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct epoll_event events[MAX_EVENTS];
     while (!atomic_load(&stopping)) {
-        int wait_ms = idle_wait_ms(&w->idle, now_sec(), w->o->idle_timeout, WAIT_CAP_MS);
-        int n = epoll_wait(w->ep, events, MAX_EVENTS, wait_ms);
-        if (n < 0 && errno != EINTR) {
-            log_ratelimited(&(double){0}, "%s: worker %d: epoll_wait failed",
-                            w->o->name, w->id);
-            break;
-        }
-        double now = now_sec();
+        int n = epoll_wait(w->ep, events, MAX_EVENTS, conns_wait_ms(&w->conns));
+        if (n < 0 && errno != EINTR)   /* EBADF, EFAULT, EINVAL: a bug, not */
+            die("epoll_wait");         /* a client; no worker quits alone   */
         for (int i = 0; i < n; i++) {
             void *p = events[i].data.ptr;
-            if (p == &handoff_tag) {
+            if (p == &handoff_tag)
                 take_handoffs(w);
-            } else if (p == &listener_tag) {
+            else if (p == &listener_tag)
                 accept_own(w);
-            } else {
-                const char *why = serve(w, p, events[i].events, now);
-                if (why)
-                    drop_client(w, p, why);
-            }
+            else
+                serve(w, p, events[i].events);
         }
         struct conn *c;
-        while ((c = idle_expired(&w->idle, now_sec(), w->o->idle_timeout)) != NULL) {
-            w->idle_closed++;
-            drop_client(w, c, "idle");
-        }
+        while ((c = conns_idle(&w->conns, now_sec())) != NULL)
+            conns_close(&w->conns, c);
     }
-    while (w->idle.oldest)
-        drop_client(w, w->idle.oldest, "shutdown");
+    close_all(w);
     return NULL;
-}
-
-static void watch(int ep, int fd, void *tag)
-{
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-        die("epoll_ctl ADD");
 }
 
 static void start_worker(struct worker *w, int id, struct server_opts *o, int reuse_port_fd)
 {
-    w->id = id;
     w->opts = *o;
     snprintf(w->name, sizeof w->name, "%s/w%d", o->name, id);
     w->opts.name = w->name;
-    w->o = &w->opts;
+    conns_init(&w->conns, &w->opts, &live);
     w->listen_fd = reuse_port_fd;
+    struct epoll_event from_pipe = {.events = EPOLLIN, .data.ptr = &handoff_tag};
+    struct epoll_event from_listener = {.events = EPOLLIN, .data.ptr = &listener_tag};
     w->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (w->ep < 0 || pipe2(w->handoff, O_CLOEXEC | O_NONBLOCK) != 0)
-        die("creating a worker's epoll set and pipe");
-    watch(w->ep, w->handoff[0], &handoff_tag);
-    if (reuse_port_fd >= 0)
-        watch(w->ep, reuse_port_fd, &listener_tag);
+    if (w->ep < 0 || pipe2(w->handoff, O_CLOEXEC | O_NONBLOCK) != 0 ||
+        epoll_ctl(w->ep, EPOLL_CTL_ADD, w->handoff[0], &from_pipe) != 0 ||
+        (reuse_port_fd >= 0 && (set_nonblocking(reuse_port_fd) != 0 ||
+         epoll_ctl(w->ep, EPOLL_CTL_ADD, reuse_port_fd, &from_listener) != 0)))
+        die("setting up a worker: its epoll set, pipe and listening socket");
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         die("pthread_create");
 }
@@ -229,17 +172,16 @@ static void accept_and_hand_off(int listen_fd, struct worker *ws, int nw,
 {
     static int next;
     for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
-        struct sockaddr_storage peer;
-        int fd = accept_counted(listen_fd, o->max_conns, refused, &peer);
-        if (fd < 0)
+        struct handoff h = {.fd = -1};
+        h.fd = accept_counted(listen_fd, &live, o->max_conns, refused, &h.peer);
+        if (h.fd < 0)
             return;        /* none left, or one refused at the cap */
-        struct worker *w = &ws[next];
-        next = (next + 1) % nw;
         /* The pipe holds hundreds of hand-offs; if it is ever full, the
          * worker is far behind, and we refuse rather than wait. */
-        struct handoff h = {.fd = fd, .peer = peer};
+        struct worker *w = &ws[next];
+        next = (next + 1) % nw;
         if (write(w->handoff[1], &h, sizeof h) != (ssize_t)sizeof h) {
-            close(fd);
+            close(h.fd);
             atomic_fetch_sub(&live, 1);
             (*refused)++;
         }
@@ -256,7 +198,8 @@ int main(int argc, char **argv)
     install_signal_handlers();
 
     /* Signals go to the main thread only: the workers block them. The main
-     * thread then sets `stopping` and wakes each worker through its pipe. */
+     * thread then sets `stopping` and wakes each worker by closing the
+     * writing end of its pipe (the reading end then reports EOF). */
     sigset_t stop_set, old;
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGINT);
@@ -268,63 +211,45 @@ int main(int argc, char **argv)
     struct worker *ws = calloc((size_t)o.workers, sizeof *ws);
     if (!ws)
         die("allocating workers");
-    struct server_opts same_port = o;
-    if (o.reuseport) {         /* every worker binds the port the first got */
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0)
-            die("getsockname");
-        same_port.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
+    struct server_opts same_port = o;     /* --reuseport: every worker binds */
+    struct sockaddr_storage ss;           /* the port the first one got,    */
+    socklen_t len = sizeof ss;            /* IPv4 or IPv6 alike             */
+    char port[8];
+    if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, NULL, 0, port, sizeof port, NI_NUMERICSERV))
+        die("getsockname");
+    same_port.port = atoi(port);
     pthread_sigmask(SIG_BLOCK, &stop_set, &old);
-    for (int i = 0; i < o.workers; i++) {
-        int own = -1;
-        if (o.reuseport) {
-            own = i == 0 ? listen_fd : listen_socket(&same_port, 1);
-            if (set_nonblocking(own) != 0)
-                die("making a listening socket non-blocking");
-        }
-        start_worker(&ws[i], i, &o, own);
-    }
+    for (int i = 0; i < o.workers; i++)   /* --reuseport: a listening socket each */
+        start_worker(&ws[i], i, &o, !o.reuseport ? -1 :
+                                    i == 0 ? listen_fd : listen_socket(&same_port, 1));
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     print_banner(o.name, listen_fd);
 
-    unsigned long refused = 0;
+    struct conn_counts total = {0};
     while (!stop_requested) {
-        if (o.reuseport) {     /* the workers accept; we only wait for a stop */
+        if (o.reuseport)       /* the workers accept; we only wait for a stop */
             sleep_ms(200);
-            continue;
-        }
-        if (wait_fd(listen_fd, POLLIN, WAIT_CAP_MS) > 0)
-            accept_and_hand_off(listen_fd, ws, o.workers, &o, &refused);
+        else if (wait_fd(listen_fd, POLLIN, WAIT_CAP_MS) > 0)
+            accept_and_hand_off(listen_fd, ws, o.workers, &o, &total.refused);
     }
 
     atomic_store(&stopping, 1);
-    for (int i = 0; i < o.workers; i++) {   /* wake them now, not in 500 ms */
-        struct handoff wake = {.fd = -1};
-        ssize_t unused = write(ws[i].handoff[1], &wake, sizeof wake);
-        (void)unused;      /* a full pipe wakes the worker anyway */
-    }
-    unsigned long accepted = 0, idle_closed = 0;
-    unsigned long long bytes = 0;
-    for (int i = 0; i < o.workers; i++) {
-        pthread_join(ws[i].thread, NULL);
-        accepted += ws[i].accepted;
-        refused += ws[i].refused;
-        idle_closed += ws[i].idle_closed;
-        bytes += ws[i].bytes;
-        take_handoffs(&ws[i]);             /* descriptors still in the pipe */
-        while (ws[i].idle.oldest)
-            drop_client(&ws[i], ws[i].idle.oldest, "shutdown");
-        close(ws[i].handoff[0]);
+    for (int i = 0; i < o.workers; i++)     /* wake them now, not in 500 ms */
         close(ws[i].handoff[1]);
-        close(ws[i].ep);
-        if (ws[i].listen_fd >= 0 && ws[i].listen_fd != listen_fd)
-            close(ws[i].listen_fd);
+    for (int i = 0; i < o.workers; i++) {
+        struct worker *w = &ws[i];
+        pthread_join(w->thread, NULL);
+        counts_add(&total, &w->conns.n);
+        close(w->handoff[0]);
+        close(w->ep);
+        if (w->listen_fd >= 0 && w->listen_fd != listen_fd)
+            close(w->listen_fd);
     }
     close(listen_fd);
     free(ws);
-    printf("%s: stopped: workers=%d connections=%lu refused=%lu idle_closed=%lu "
-           "bytes=%llu\n", o.name, o.workers, accepted, refused, idle_closed, bytes);
+    char extra[32];
+    snprintf(extra, sizeof extra, " workers=%d", o.workers);
+    print_stopped(o.name, &total, extra);
     return 0;
 }

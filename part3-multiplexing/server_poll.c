@@ -5,7 +5,7 @@
  * loop asks the kernel "which of these descriptors can I use now?" and
  * serves only those. Every socket is non-blocking, so no call can stall
  * the loop; every connection is a small state machine that remembers
- * where it was:
+ * where it was (common/step.c, conn_step()):
  *
  *   READING   waiting for bytes (POLLIN); echo them at once
  *   OWING     the client's receive buffer was full, part of the echo is
@@ -14,60 +14,58 @@
  *   CLOSING   the client sent EOF: finish what we owe, then close
  *
  * poll() takes an array of {fd, events} and fills in revents. The array
- * is rebuilt as clients come and go (a slot per client; a closed slot is
- * filled by the last one), and the kernel scans all of it on every call:
- * the cost of a wakeup grows with the number of clients, busy or not.
- * epoll (server_epoll.c) removes that cost.
+ * holds a slot per client (a closed slot is filled by the last one), and
+ * the kernel scans all of it on every call: the cost of a wakeup grows
+ * with the number of clients, busy or not. epoll (server_epoll.c) removes
+ * that cost. `diff server_poll.c server_epoll.c` shows what changes.
  */
 #include "common.h"
-#include "conn.h"
+#include "step.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define WAIT_CAP_MS     500    /* the longest poll(): a stop is seen quickly */
-#define ACCEPTS_PER_WAKEUP 64  /* new clients do not starve the old ones     */
+#define FIRST_SLOTS 64         /* the array grows with the clients, not the cap */
 
 struct server {
-    const struct server_opts *o;
+    struct conns conns;        /* the registry, the counters, the cap       */
+    int listen_fd;
     struct pollfd *pfd;        /* pfd[0] is the listening socket             */
     struct conn **conn;        /* conn[i] is the connection behind pfd[i]   */
     int n, cap;                /* slots used (including the listener), size */
-    struct idle_list idle;
-    unsigned long accepted, refused, idle_closed;
-    unsigned long long bytes;
-    char scratch[CONN_CHUNK];
 };
 
-static short wanted_events(const struct conn *c)
+/* What a connection waits for, in poll's words. */
+static short events_for(enum conn_want want)
 {
-    return c->owed ? POLLOUT : POLLIN;
+    return want == WANT_WRITE ? POLLOUT : POLLIN;
 }
 
-static void add_client(struct server *s, int fd, const struct sockaddr_storage *peer)
+/* Double the arrays when they are full: they grow with the clients served
+ * at once (at most --max-conns + 1 slots), never with the descriptor limit. */
+static int make_room(struct server *s)
 {
-    struct conn *c = conn_new(fd, peer);
-    if (!c) {
-        close(fd);
-        s->refused++;
-        return;
-    }
-    c->slot = s->n++;
-    s->pfd[c->slot] = (struct pollfd){.fd = fd, .events = POLLIN};
-    s->conn[c->slot] = c;
-    idle_touch(&s->idle, c, now_sec());
-    s->accepted++;
+    if (s->n < s->cap)
+        return 0;
+    size_t cap = 2 * (size_t)s->cap;
+    struct pollfd *pfd = realloc(s->pfd, cap * sizeof *pfd);
+    if (pfd)
+        s->pfd = pfd;
+    struct conn **conn = realloc(s->conn, cap * sizeof *conn);
+    if (conn)
+        s->conn = conn;
+    if (!pfd || !conn)
+        return -1;
+    s->cap = (int)cap;
+    return 0;
 }
 
 /* Slot i's connection is done: move the last slot into its place. */
-static void drop_client(struct server *s, int i, const char *why)
+static void drop_client(struct server *s, int i)
 {
-    struct conn *c = s->conn[i];
-    idle_unlink(&s->idle, c);
-    s->bytes += c->st.bytes_out;
-    conn_close(s->o, c, why);
+    conns_close(&s->conns, s->conn[i]);
     s->n--;
     if (i != s->n) {
         s->pfd[i] = s->pfd[s->n];
@@ -76,60 +74,20 @@ static void drop_client(struct server *s, int i, const char *why)
     }
 }
 
-static void accept_clients(struct server *s, int listen_fd)
-{
-    for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
-        if (s->n - 1 >= s->o->max_conns) {
-            refuse_client(listen_fd);      /* at the cap: accept and close */
-            s->refused++;
-            return;     /* level-triggered: the next one comes next turn */
-        }
-        struct sockaddr_storage peer;
-        int fd = accept_client(listen_fd, &peer, 1);
-        if (fd < 0)
-            return;     /* EAGAIN: the queue is empty (or a client was shed) */
-        add_client(s, fd, &peer);
-    }
-}
-
-/* One ready connection: one step of its state machine. Returns the reason
- * to close it, or NULL to keep it. */
-static const char *serve(struct server *s, struct conn *c, short revents, double now)
-{
-    if (c->owed) {                              /* OWING: finish the echo */
-        enum conn_io r = conn_flush(c);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_DONE)
-            idle_touch(&s->idle, c, now);
-        if (r == IO_OWES)
-            return NULL;                        /* still owing: no reading */
-    } else if (revents & (POLLIN | POLLHUP | POLLERR)) {   /* READING */
-        switch (conn_read_echo(c, s->scratch, sizeof s->scratch)) {
-        case IO_FAILED: return c->why;
-        case IO_AGAIN:  return NULL;
-        case IO_EOF:    break;
-        case IO_DONE:
-        case IO_OWES:   idle_touch(&s->idle, c, now); break;
-        }
-    }
-    if (c->peer_closed && !c->owed)             /* CLOSING, all sent */
-        return "eof";
-    return NULL;
-}
-
-static void close_idle(struct server *s, double now)
+static void accept_clients(struct server *s)
 {
     struct conn *c;
-    while ((c = idle_expired(&s->idle, now, s->o->idle_timeout)) != NULL) {
-        s->idle_closed++;
-        drop_client(s, c->slot, "idle");
+    for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
+        if (make_room(s) != 0 || !(c = conns_accept(&s->conns, s->listen_fd)))
+            return;    /* nothing more this turn (at the cap: one turned away) */
+        c->slot = s->n++;
+        s->pfd[c->slot] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+        s->conn[c->slot] = c;
     }
 }
 
 static void serve_ready(struct server *s, int ready)
 {
-    double now = now_sec();
     /* Walk backwards: drop_client() moves the last slot into a freed one,
      * and the last slot has then already been visited. */
     for (int i = s->n - 1; i >= 1 && ready > 0; i--) {
@@ -137,37 +95,41 @@ static void serve_ready(struct server *s, int ready)
         if (!rev)
             continue;
         ready--;
-        const char *why = serve(s, s->conn[i], rev, now);
-        if (why)
-            drop_client(s, i, why);
+        enum conn_want next = conn_step(&s->conns, s->conn[i],
+                                        rev & (POLLIN | POLLHUP | POLLERR),
+                                        rev & (POLLOUT | POLLHUP | POLLERR));
+        if (next == WANT_CLOSE)
+            drop_client(s, i);
         else
-            s->pfd[i].events = wanted_events(s->conn[i]);
+            s->pfd[i].events = events_for(next);
     }
+}
+
+static void close_idle(struct server *s)
+{
+    struct conn *c;
+    while ((c = conns_idle(&s->conns, now_sec())) != NULL)
+        drop_client(s, c->slot);
 }
 
 int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "poll"};
     server_opts_parse(&o, argc, argv);
-    install_signal_handlers();
-    int listen_fd = listen_socket(&o, 0);
-    if (set_nonblocking(listen_fd) != 0)
-        die("making the listening socket non-blocking");
 
     static struct server s;
-    s.o = &o;
-    s.cap = o.max_conns + 1;
+    s.listen_fd = conns_start(&s.conns, &o);
+    s.cap = FIRST_SLOTS;
     s.pfd = calloc((size_t)s.cap, sizeof *s.pfd);
     s.conn = calloc((size_t)s.cap, sizeof *s.conn);
     if (!s.pfd || !s.conn)
         die("allocating the poll array");
-    s.pfd[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+    s.pfd[0] = (struct pollfd){.fd = s.listen_fd, .events = POLLIN};
     s.n = 1;
-    print_banner(o.name, listen_fd);
+    print_banner(o.name, s.listen_fd);
 
     while (!stop_requested) {
-        int wait_ms = idle_wait_ms(&s.idle, now_sec(), o.idle_timeout, WAIT_CAP_MS);
-        int ready = poll(s.pfd, (nfds_t)s.n, wait_ms);
+        int ready = poll(s.pfd, (nfds_t)s.n, conns_wait_ms(&s.conns));
         if (ready < 0) {
             if (errno != EINTR)
                 die("poll");    /* EFAULT/EINVAL: a bug, not a client */
@@ -175,16 +137,18 @@ int main(int argc, char **argv)
         }
         if (s.pfd[0].revents & POLLIN) {
             ready--;
-            accept_clients(&s, listen_fd);
+            accept_clients(&s);
         }
         serve_ready(&s, ready);
-        close_idle(&s, now_sec());
+        close_idle(&s);
     }
 
-    while (s.n > 1)
-        drop_client(&s, s.n - 1, "shutdown");
-    close(listen_fd);
-    printf("%s: stopped: connections=%lu refused=%lu idle_closed=%lu bytes=%llu\n",
-           o.name, s.accepted, s.refused, s.idle_closed, s.bytes);
+    struct conn *c;
+    while ((c = conns_oldest(&s.conns)) != NULL)
+        drop_client(&s, c->slot);
+    close(s.listen_fd);
+    print_stopped(o.name, &s.conns.n, "");
+    free(s.pfd);
+    free(s.conn);
     return 0;
 }

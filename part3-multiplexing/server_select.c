@@ -4,7 +4,8 @@
  * Lesson 3 begins here, with the oldest way to wait on many descriptors.
  * select() takes bit sets (fd_set) of the descriptors to watch for reading
  * and for writing, sleeps until one is ready, and returns the sets with
- * only the ready bits left. Each connection is a small state machine:
+ * only the ready bits left. Each connection is a small state machine
+ * (common/step.c, conn_step()):
  *
  *   READING   waiting for bytes; echo them at once
  *   OWING     the client's receive buffer was full: the rest of the echo
@@ -19,71 +20,46 @@
  * The server keeps serving the others. poll() and epoll have no such wall.
  */
 #include "common.h"
-#include "conn.h"
+#include "step.h"
 
 #include <errno.h>
 #include <sys/select.h>
 #include <unistd.h>
 
-#define WAIT_CAP_MS        500
-#define ACCEPTS_PER_WAKEUP 64
-
 struct server {
-    const struct server_opts *o;
-    int listen_fd, live, max_fd;
+    struct conns conns;               /* the registry, the counters, the cap */
+    int listen_fd;
     struct conn *by_fd[FD_SETSIZE];   /* the descriptor number is the index */
-    struct idle_list idle;
-    unsigned long accepted, refused, over_wall, idle_closed;
-    unsigned long long bytes;
+    unsigned long over_wall;
     double last_wall_log;
-    char scratch[CONN_CHUNK];
 };
 
-static void drop_client(struct server *s, struct conn *c, const char *why)
+static void drop_client(struct server *s, struct conn *c)
 {
-    idle_unlink(&s->idle, c);
     s->by_fd[c->fd] = NULL;
-    s->bytes += c->st.bytes_out;
-    conn_close(s->o, c, why);
-    s->live--;
+    conns_close(&s->conns, c);
 }
 
-static void add_client(struct server *s, int fd, const struct sockaddr_storage *peer)
+/* A new connection: found by its descriptor number, or refused at the wall. */
+static void add_client(struct server *s, struct conn *c)
 {
-    if (fd >= FD_SETSIZE) {            /* the wall: never FD_SET() it */
-        log_ratelimited(&s->last_wall_log,
-                        "%s: descriptor %d is at or above FD_SETSIZE (%d): "
-                        "connection refused", s->o->name, fd, FD_SETSIZE);
-        close(fd);
-        s->over_wall++;
+    if (c->fd < FD_SETSIZE) {
+        s->by_fd[c->fd] = c;
         return;
     }
-    struct conn *c = conn_new(fd, peer);
-    if (!c) {
-        close(fd);
-        s->refused++;
-        return;
-    }
-    s->by_fd[fd] = c;
-    s->live++;
-    s->accepted++;
-    idle_touch(&s->idle, c, now_sec());
+    log_ratelimited(&s->last_wall_log,        /* the wall: never FD_SET() it */
+                    "%s: descriptor %d is at or above FD_SETSIZE (%d): "
+                    "connection refused", s->conns.o->name, c->fd, FD_SETSIZE);
+    s->over_wall++;
+    c->why = "over FD_SETSIZE";
+    conns_close(&s->conns, c);
 }
 
 static void accept_clients(struct server *s)
 {
-    for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
-        if (s->live >= s->o->max_conns) {
-            refuse_client(s->listen_fd);
-            s->refused++;
-            return;     /* level-triggered: the next one comes next turn */
-        }
-        struct sockaddr_storage peer;
-        int fd = accept_client(s->listen_fd, &peer, 1);
-        if (fd < 0)
-            return;
-        add_client(s, fd, &peer);
-    }
+    struct conn *c;            /* NULL: no more this turn (or one turned away) */
+    for (int k = 0; k < ACCEPTS_PER_WAKEUP && (c = conns_accept(&s->conns, s->listen_fd)); k++)
+        add_client(s, c);
 }
 
 /* The sets are rebuilt before every select(): it overwrites them. */
@@ -93,61 +69,22 @@ static int build_sets(struct server *s, fd_set *rd, fd_set *wr)
     FD_ZERO(wr);
     FD_SET(s->listen_fd, rd);
     int max_fd = s->listen_fd;
-    for (struct conn *c = s->idle.oldest; c; c = c->newer) {
-        FD_SET(c->fd, c->owed ? wr : rd);
+    for (struct conn *c = s->conns.reg.oldest; c; c = c->newer) {
+        FD_SET(c->fd, c->want == WANT_WRITE ? wr : rd);
         if (c->fd > max_fd)
             max_fd = c->fd;
     }
     return max_fd;
 }
 
-static const char *serve(struct server *s, struct conn *c, int readable,
-                         int writable, double now)
-{
-    if (c->owed) {                                   /* OWING */
-        if (!writable)
-            return NULL;
-        enum conn_io r = conn_flush(c);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_OWES)
-            return NULL;
-        idle_touch(&s->idle, c, now);
-    } else if (readable) {                           /* READING */
-        enum conn_io r = conn_read_echo(c, s->scratch, sizeof s->scratch);
-        if (r == IO_FAILED)
-            return c->why;
-        if (r == IO_DONE || r == IO_OWES)
-            idle_touch(&s->idle, c, now);
-    }
-    if (c->peer_closed && !c->owed)                  /* CLOSING, all sent */
-        return "eof";
-    return NULL;
-}
-
 static void serve_ready(struct server *s, int max_fd, fd_set *rd, fd_set *wr)
 {
-    double now = now_sec();
     /* Scan every descriptor number up to the highest: select's other cost. */
     for (int fd = 0; fd <= max_fd; fd++) {
         struct conn *c = s->by_fd[fd];
-        if (!c)
-            continue;
         int r = FD_ISSET(fd, rd), w = FD_ISSET(fd, wr);
-        if (!r && !w)
-            continue;
-        const char *why = serve(s, c, r, w, now);
-        if (why)
-            drop_client(s, c, why);
-    }
-}
-
-static void close_idle(struct server *s, double now)
-{
-    struct conn *c;
-    while ((c = idle_expired(&s->idle, now, s->o->idle_timeout)) != NULL) {
-        s->idle_closed++;
-        drop_client(s, c, "idle");
+        if (c && (r || w) && conn_step(&s->conns, c, r, w) == WANT_CLOSE)
+            drop_client(s, c);
     }
 }
 
@@ -155,24 +92,19 @@ int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "select"};
     server_opts_parse(&o, argc, argv);
-    install_signal_handlers();
 
     static struct server s;
-    s.o = &o;
-    s.listen_fd = listen_socket(&o, 0);
+    s.listen_fd = conns_start(&s.conns, &o);
     if (s.listen_fd >= FD_SETSIZE)
         die("the listening socket is above FD_SETSIZE");
-    if (set_nonblocking(s.listen_fd) != 0)
-        die("making the listening socket non-blocking");
     print_banner(o.name, s.listen_fd);
 
     while (!stop_requested) {
         fd_set rd, wr;
         int max_fd = build_sets(&s, &rd, &wr);
-        int wait_ms = idle_wait_ms(&s.idle, now_sec(), o.idle_timeout, WAIT_CAP_MS);
+        int wait_ms = conns_wait_ms(&s.conns);
         struct timeval tv = {.tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000};
-        int n = select(max_fd + 1, &rd, &wr, NULL, &tv);
-        if (n < 0) {
+        if (select(max_fd + 1, &rd, &wr, NULL, &tv) < 0) {
             if (errno != EINTR)
                 die("select");
             continue;
@@ -180,14 +112,17 @@ int main(int argc, char **argv)
         if (FD_ISSET(s.listen_fd, &rd))
             accept_clients(&s);
         serve_ready(&s, max_fd, &rd, &wr);
-        close_idle(&s, now_sec());
+        struct conn *c;
+        while ((c = conns_idle(&s.conns, now_sec())) != NULL)
+            drop_client(&s, c);
     }
 
-    while (s.idle.oldest)
-        drop_client(&s, s.idle.oldest, "shutdown");
+    struct conn *c;
+    while ((c = conns_oldest(&s.conns)) != NULL)
+        drop_client(&s, c);
     close(s.listen_fd);
-    printf("%s: stopped: connections=%lu refused=%lu over_fd_setsize=%lu "
-           "idle_closed=%lu bytes=%llu\n", o.name, s.accepted, s.refused,
-           s.over_wall, s.idle_closed, s.bytes);
+    char extra[48];
+    snprintf(extra, sizeof extra, " over_fd_setsize=%lu", s.over_wall);
+    print_stopped(o.name, &s.conns.n, extra);
     return 0;
 }

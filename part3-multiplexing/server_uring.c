@@ -2,378 +2,250 @@
  * part3-multiplexing/server_uring.c - completion-based I/O with io_uring.
  *
  * Lesson 3, the end. select, poll and epoll are READINESS interfaces: the
- * kernel says "you may read now", then we make the read() call ourselves.
- * io_uring is a COMPLETION interface: we hand the kernel the whole
- * operation ("receive into this buffer", "send these bytes") and later
- * collect its result. No system call per operation: requests and results
- * travel through two rings of memory shared with the kernel,
+ * kernel says "you may read now", then we make the read() call. io_uring
+ * is a COMPLETION interface: we hand the kernel the whole operation
+ * ("receive into this buffer") in a ring shared with it, and later collect
+ * the result from another (uring.c maps them, with raw system calls). The
+ * loop in main() is the pattern: submit and wait (one io_uring_enter()),
+ * then reap() dispatches each completion on its user_data, the tag we gave
+ * the operation, and the handler submits what follows.
  *
- *   the submission queue (SQ): we write entries (SQEs) at its tail,
- *   the completion queue (CQ): the kernel writes results (CQEs) at its tail,
- *
- * and one io_uring_enter() both submits what we queued and waits for
- * results. We use the raw system calls (no liburing) so that every step
- * is in front of you: map the rings, order the stores with release and
- * acquire barriers, submit, wait, reap.
- *
- * Per connection exactly one operation is in flight:
- *   RECV into its buffer -> SEND what came -> (short send: SEND the rest)
- *   -> RECV ... ; a result of 0 or an error closes it.
- * The price of completions: a buffer must be committed to every pending
- * RECV, idle or not (readiness servers need none while a client is idle).
- * Backpressure comes free: we never RECV again before the SEND finished.
- * Idle or stopping connections are shut down (shutdown()); their pending
- * operation then completes, and we close them there.
- *
- * When io_uring is unavailable (old kernel, kernel.io_uring_disabled,
- * a seccomp filter), the server says so and exits 1.
+ * Per connection one operation is in flight: RECV into its buffer, SEND
+ * what came (after a short send, SEND the rest), RECV again; 0 or an
+ * error closes it. Backpressure is free: no RECV before the SEND is done.
+ * The price: a buffer is committed to every pending RECV, idle or not
+ * (readiness servers need none for an idle client). To end a connection
+ * we shutdown() it; its pending operation completes, we close it there.
  */
 #include "common.h"
-#include "conn.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/io_uring.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#define SQ_ENTRIES   4096
-#define CQ_ENTRIES   65536       /* room for a result from every connection */
-#define TICK_MS      200         /* a periodic timeout: idle sweep, stop check */
+#define SQ_ENTRIES      4096
+#define CQ_ENTRIES      65536   /* room for a result from every connection */
+#define BUF_BYTES       16384   /* one RECV: what each connection commits */
+#define TICK_MS         200     /* a periodic timer: the idle sweep */
+#define ACCEPT_RETRY_MS 10      /* the pause after a failed ACCEPT */
 
-enum { TAG_ACCEPT = 1, TAG_TICK = 2 };   /* user_data that is not a conn */
+/* The user_data of the operations that are not a connection's. */
+enum { TAG_ACCEPT = 1, TAG_TICK, TAG_ACCEPT_RETRY };
 
-struct ring {
+/* Delays of TIMEOUT operations (a CQE after the delay, res -ETIME). The
+ * kernel reads one when it takes the SQE, at the next io_uring_enter(). */
+static struct __kernel_timespec tick = {.tv_nsec = TICK_MS * 1000000L},
+    accept_retry = {.tv_nsec = ACCEPT_RETRY_MS * 1000000L}, drain_limit = {.tv_sec = 1};
+
+/* One client. The kernel fills buf while a RECV is pending, and sends
+ * buf[sent..len) while a SEND is. */
+struct uconn {
     int fd;
-    unsigned *sq_head, *sq_tail, *sq_mask, *sq_array, sq_entries;
-    unsigned *cq_head, *cq_tail, *cq_mask;
-    struct io_uring_sqe *sqes;
-    struct io_uring_cqe *cqes;
-    unsigned queued;             /* SQEs written since the last enter */
+    int op;                    /* the one in flight: IORING_OP_RECV or _SEND */
+    int closing;               /* shut down: close at its next completion */
+    const char *why;           /* why it is closing, for the log line */
+    size_t len, sent;          /* bytes received into buf; of those, sent */
+    double last_active;        /* now_sec() of its last completion */
+    struct uconn *older, *newer;   /* the server's list, by last activity */
+    struct conn_stats st;
+    char buf[BUF_BYTES];
 };
 
 struct server {
     const struct server_opts *o;
     struct ring r;
     int listen_fd, live, stopping;
-    int accept_paused;         /* out of descriptors: no ACCEPT pending */
-    struct idle_list idle;
+    struct uconn *oldest, *newest;  /* every live connection */
     struct sockaddr_storage peer;   /* filled by the pending ACCEPT */
     socklen_t peer_len;
-    unsigned long accepted, refused, idle_closed;
+    unsigned long accepted, refused, idle_closed, accept_errors;
     unsigned long long bytes;
 };
 
-/* ---- the ring: set-up and the two queues ------------------------------------ */
-
-static int sys_io_uring_setup(unsigned entries, struct io_uring_params *p)
-{
-    return (int)syscall(__NR_io_uring_setup, entries, p);
-}
-
-static int sys_io_uring_enter(int fd, unsigned submit, unsigned wait, unsigned flags)
-{
-    return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags, NULL, 0);
-}
-
-static void unavailable(const char *name, int err)
-{
-    char why[64] = "";
-    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
-    int v;
-    if (f && fscanf(f, "%d", &v) == 1 && v != 0)
-        snprintf(why, sizeof why, " (kernel.io_uring_disabled=%d)", v);
-    if (f)
-        fclose(f);
-    fprintf(stderr, "%s: io_uring is not available here: io_uring_setup: %s%s\n",
-            name, strerror(err), why);
-    exit(1);
-}
-
-static void *map(int fd, size_t len, off_t what)
-{
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, what);
-    if (p == MAP_FAILED)
-        die("mmap of the io_uring rings");
-    return p;
-}
-
-static void ring_setup(struct ring *r, const char *name)
-{
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES};
-    r->fd = sys_io_uring_setup(SQ_ENTRIES, &p);
-    if (r->fd < 0)
-        unavailable(name, errno);
-    if (!(p.features & IORING_FEAT_NODROP))
-        fprintf(stderr, "%s: warning: old kernel, completions may be dropped "
-                        "if the queue overflows\n", name);
-    /* The SQ ring (indices), the CQ ring (with the CQEs inline), and the
-     * array of SQEs are three regions of the ring's file. */
-    size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-    size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-    char *sq = map(r->fd, sq_len, IORING_OFF_SQ_RING);
-    char *cq = map(r->fd, cq_len, IORING_OFF_CQ_RING);
-    r->sq_head = (unsigned *)(sq + p.sq_off.head);
-    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
-    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
-    r->sq_array = (unsigned *)(sq + p.sq_off.array);
-    r->sq_entries = p.sq_entries;
-    r->cq_head = (unsigned *)(cq + p.cq_off.head);
-    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
-    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
-    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
-    r->sqes = map(r->fd, p.sq_entries * sizeof(struct io_uring_sqe), IORING_OFF_SQES);
-}
-
-/* Hand what we queued to the kernel; with `wait`, sleep for a result. */
-static int ring_enter(struct ring *r, int wait)
-{
-    int n = sys_io_uring_enter(r->fd, r->queued, wait ? 1 : 0,
-                               wait ? IORING_ENTER_GETEVENTS : 0);
-    if (n < 0)
-        return errno == EINTR || errno == EAGAIN || errno == EBUSY ? 0 : -1;
-    r->queued -= (unsigned)n < r->queued ? (unsigned)n : r->queued;
-    return 0;
-}
-
-/* A free SQE at the tail, zeroed. We alone write the tail; the kernel
- * moves the head as it consumes entries, so read the head with acquire. */
-static struct io_uring_sqe *sqe_get(struct ring *r)
-{
-    unsigned tail = *r->sq_tail;
-    while (tail - __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) >= r->sq_entries) {
-        if (ring_enter(r, 0) != 0)
-            die("io_uring_enter");      /* the ring itself is broken */
-    }
-    unsigned idx = tail & *r->sq_mask;
-    struct io_uring_sqe *sqe = &r->sqes[idx];
-    memset(sqe, 0, sizeof *sqe);
-    r->sq_array[idx] = idx;
-    return sqe;
-}
-
-/* Publish the SQE: the release store orders its contents before the new
- * tail, so the kernel never sees a half-written entry. */
-static void sqe_push(struct ring *r)
-{
-    __atomic_store_n(r->sq_tail, *r->sq_tail + 1, __ATOMIC_RELEASE);
-    r->queued++;
-}
-
-static void submit_op(struct ring *r, int op, int fd, void *buf, unsigned len, uint64_t tag)
-{
-    struct io_uring_sqe *sqe = sqe_get(r);
-    sqe->opcode = (uint8_t)op;
-    sqe->fd = fd;
-    sqe->addr = (uint64_t)(uintptr_t)buf;
-    sqe->len = len;
-    if (op == IORING_OP_SEND)
-        sqe->msg_flags = MSG_NOSIGNAL;
-    sqe->user_data = tag;
-    sqe_push(r);
-}
-
-/* ---- the server --------------------------------------------------------------- */
-
+/* Each submit fills an SQE; the next io_uring_enter() hands it over. */
 static void submit_accept(struct server *s)
 {
-    struct io_uring_sqe *sqe = sqe_get(&s->r);
     s->peer_len = sizeof s->peer;
-    sqe->opcode = IORING_OP_ACCEPT;
-    sqe->fd = s->listen_fd;
-    sqe->addr = (uint64_t)(uintptr_t)&s->peer;
+    struct io_uring_sqe *sqe = ring_sqe(&s->r, IORING_OP_ACCEPT, s->listen_fd,
+                                        &s->peer, 0, TAG_ACCEPT);
     sqe->addr2 = (uint64_t)(uintptr_t)&s->peer_len;
     sqe->accept_flags = SOCK_CLOEXEC;
-    sqe->user_data = TAG_ACCEPT;
-    sqe_push(&s->r);
 }
 
-static void submit_tick(struct server *s)
+static void submit_recv(struct server *s, struct uconn *c)
 {
-    static struct __kernel_timespec ts = {.tv_nsec = TICK_MS * 1000000L};
-    struct io_uring_sqe *sqe = sqe_get(&s->r);
-    sqe->opcode = IORING_OP_TIMEOUT;
-    sqe->addr = (uint64_t)(uintptr_t)&ts;
-    sqe->len = 1;
-    sqe->user_data = TAG_TICK;
-    sqe_push(&s->r);
+    c->op = IORING_OP_RECV;
+    ring_sqe(&s->r, IORING_OP_RECV, c->fd, c->buf, sizeof c->buf, (uintptr_t)c);
 }
 
-static void submit_recv(struct server *s, struct conn *c)
+/* The live connections, oldest activity first: the idle sweep stops at
+ * the first one that is not due. */
+static void unlink_conn(struct server *s, struct uconn *c)
 {
-    c->owed_len = c->owed_off = 0;
-    submit_op(&s->r, IORING_OP_RECV, c->fd, c->owed, CONN_CHUNK, (uint64_t)(uintptr_t)c);
+    *(c->older ? &c->older->newer : &s->oldest) = c->newer;
+    *(c->newer ? &c->newer->older : &s->newest) = c->older;
+    c->older = c->newer = NULL;
 }
 
-static void submit_send(struct server *s, struct conn *c)
+static void append_conn(struct server *s, struct uconn *c)
 {
-    submit_op(&s->r, IORING_OP_SEND, c->fd, c->owed + c->owed_off,
-              (unsigned)(c->owed_len - c->owed_off), (uint64_t)(uintptr_t)c);
+    c->last_active = now_sec();
+    c->older = s->newest;
+    *(s->newest ? &s->newest->newer : &s->oldest) = c;
+    s->newest = c;
 }
 
 /* Ask a connection to end: its pending operation completes, then it closes. */
-static void shut(struct server *s, struct conn *c, const char *why)
+static void shut(struct uconn *c, const char *why)
 {
-    if (c->in_list)
-        return;                /* already asked */
-    c->in_list = 1;
-    c->why = why;
-    idle_unlink(&s->idle, c);
-    shutdown(c->fd, SHUT_RDWR);
-}
-
-static void submit_accept(struct server *s);
-
-static void drop(struct server *s, struct conn *c, const char *why)
-{
-    if (!c->in_list)
-        idle_unlink(&s->idle, c);
-    s->bytes += c->st.bytes_out;
-    conn_close(s->o, c, c->why ? c->why : why);
-    s->live--;
-    if (s->accept_paused && !s->stopping) {   /* a descriptor is free again */
-        s->accept_paused = 0;
-        submit_accept(s);
+    if (!c->closing) {
+        c->closing = 1;
+        c->why = why;
+        shutdown(c->fd, SHUT_RDWR);
     }
 }
 
-/* The out-of-descriptors path: turn one waiting client away with
- * accept_client's spare-descriptor trick, which needs a non-blocking socket.
- *
- * Beware: accept (and IORING_OP_ACCEPT) takes a descriptor number BEFORE it
- * looks for a connection, so at EMFILE an ACCEPT fails at once even with
- * nobody waiting. Resubmitting it there would spin; instead we pause
- * accepting until a connection closes, and meanwhile, on every tick, turn
- * away the clients that are waiting (they see a close, not a hang). */
-static void shed_client(struct server *s)
+static void drop(struct server *s, struct uconn *c, const char *why)
 {
-    struct sockaddr_storage peer;
-    if (set_nonblocking(s->listen_fd) != 0)
-        return;
-    int fd = accept_client(s->listen_fd, &peer, 1);
-    if (fd >= 0)
-        close(fd);             /* a descriptor came free meanwhile: still refuse */
-    int fl = fcntl(s->listen_fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(s->listen_fd, F_SETFL, fl & ~O_NONBLOCK);
+    unlink_conn(s, c);
+    s->bytes += c->st.bytes_out;
+    log_conn(s->o, c->fd, &c->st, c->why ? c->why : why);
+    close(c->fd);
+    free(c);
+    s->live--;
 }
 
+/* refuse_client() accepts a waiting client on a spare descriptor and
+ * closes it; it needs a non-blocking listening socket for that moment. */
+static void refuse_one(int listen_fd)
+{
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fl >= 0 && fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+        refuse_client(listen_fd);
+        fcntl(listen_fd, F_SETFL, fl);
+    }
+}
+
+/* At most 16 per failed ACCEPT: 1,600 a second at the 10 ms retry. */
 static void shed_waiting(struct server *s)
 {
-    for (int k = 0; k < 64; k++) {
-        struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
-        if (poll(&p, 1, 0) <= 0)
-            return;
-        s->refused++;
-        shed_client(s);
+    struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
+    for (int k = 0; k < 16 && poll(&p, 1, 0) > 0; k++, s->refused++)
+        refuse_one(s->listen_fd);
+}
+
+/* A failed ACCEPT is never resubmitted at once: what failed it (EMFILE,
+ * ENOBUFS, ENOMEM, ...) would fail the next one too, and the loop would
+ * spin. The next ACCEPT waits for a 10 ms timer. Accept takes a descriptor
+ * number BEFORE it looks for a client, so at EMFILE it fails at once even
+ * with nobody waiting; then the clients who do wait are turned away (they
+ * see a close, not a hang) until a descriptor is free again. */
+static void accept_failed(struct server *s, int err)
+{
+    static double last_log;
+    if (err == EMFILE || err == ENFILE)
+        shed_waiting(s);
+    else {
+        s->accept_errors++;
+        log_ratelimited(&last_log, "accept: %s: retrying every %d ms", strerror(err),
+                        ACCEPT_RETRY_MS);
     }
+    ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, &accept_retry, 1, TAG_ACCEPT_RETRY);
 }
 
 static void on_accept(struct server *s, int res)
 {
-    if (res >= 0) {
-        struct conn *c = NULL;
-        if (s->live >= s->o->max_conns || s->stopping ||
-            !(c = conn_new(res, &s->peer)) || !(c->owed = malloc(CONN_CHUNK))) {
-            free(c);
-            close(res);        /* at the cap: accepted and closed at once */
-            s->refused++;
-        } else {
-            set_nodelay(res);  /* what accept_client does for the others */
-            s->live++;
-            s->accepted++;
-            idle_touch(&s->idle, c, now_sec());
-            submit_recv(s, c);
-        }
-    } else if (res == -EMFILE || res == -ENFILE) {
-        s->accept_paused = 1;
-        shed_waiting(s);
+    struct uconn *c = NULL;
+    if (res < 0) {
+        accept_failed(s, -res);
         return;
     }
+    if (s->stopping || s->live >= s->o->max_conns || !(c = calloc(1, sizeof *c))) {
+        close(res);            /* at the cap: accepted and closed at once */
+        s->refused++;
+    } else {
+        set_nodelay(res);      /* what accept_client does for the others */
+        c->fd = res;
+        conn_stats_start(&c->st, &s->peer);
+        append_conn(s, c);
+        s->live++;
+        s->accepted++;
+        submit_recv(s, c);
+    }
     if (!s->stopping)
-        submit_accept(s);      /* one ACCEPT pending, unless paused */
+        submit_accept(s);      /* always one ACCEPT pending */
 }
 
 /* A RECV or SEND of connection c completed with result res. */
-static void on_conn(struct server *s, struct conn *c, int res)
+static void on_conn(struct server *s, struct uconn *c, int res)
 {
-    if (res <= 0) {
-        const char *why = res == 0 ? "eof" : (res == -ECONNRESET || res == -EPIPE)
-                                             ? "reset" : "error";
-        drop(s, c, why);
+    if (res <= 0 || c->closing) {
+        drop(s, c, res == 0 ? "eof" : res == -ECONNRESET || res == -EPIPE ? "reset" : "error");
         return;
     }
-    if (!c->in_list)
-        idle_touch(&s->idle, c, now_sec());
-    if (c->owed_len == 0) {            /* a RECV came back with res bytes */
+    unlink_conn(s, c);
+    append_conn(s, c);         /* active now: the newest */
+    if (c->op == IORING_OP_RECV) {
         c->st.reads++;
         c->st.bytes_in += (uint64_t)res;
-        c->owed_len = (size_t)res;
-        c->owed_off = 0;
-        submit_send(s, c);
+        c->len = (size_t)res;
+        c->sent = 0;
+    } else {
+        c->st.bytes_out += (uint64_t)res;
+        c->sent += (size_t)res;
+    }
+    if (c->sent == c->len) {
+        submit_recv(s, c);
         return;
     }
-    c->st.bytes_out += (uint64_t)res;  /* a SEND took res bytes */
-    c->owed_off += (size_t)res;
-    if (c->owed_off < c->owed_len)
-        submit_send(s, c);             /* a short send: send the rest */
-    else if (c->in_list)
-        drop(s, c, c->why);            /* asked to end, now that all is sent */
-    else
-        submit_recv(s, c);
+    c->op = IORING_OP_SEND;    /* what came in, or the rest of a short send */
+    ring_sqe(&s->r, IORING_OP_SEND, c->fd, c->buf + c->sent, (unsigned)(c->len - c->sent),
+             (uintptr_t)c)->msg_flags = MSG_NOSIGNAL;
 }
 
-/* Take every result the kernel has posted. The acquire load of the tail
- * makes the CQEs before it visible; the release store of the head gives
- * their slots back. */
+static void on_tick(struct server *s)
+{
+    double now = now_sec();
+    int timeout = s->o->idle_timeout;
+    for (struct uconn *c = s->oldest; c && timeout > 0 && now - c->last_active >= timeout;
+         c = c->newer) {
+        s->idle_closed += !c->closing;
+        shut(c, "idle");
+    }
+    if (!s->stopping)
+        ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, &tick, 1, TAG_TICK);
+}
+
+/* Take what the kernel has posted, dispatching each CQE on its user_data.
+ * At most one CQ's worth, so that a stop request is seen in between. */
 static void reap(struct server *s)
 {
-    struct ring *r = &s->r;
-    unsigned head = *r->cq_head;
-    unsigned tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
-    for (; head != tail; head++) {
-        struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
-        uint64_t tag = cqe->user_data;
-        int res = cqe->res;
-        __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
-        if (tag == TAG_ACCEPT)
-            on_accept(s, res);
-        else if (tag == TAG_TICK) {
-            if (s->accept_paused)
-                shed_waiting(s);
-            if (!s->stopping)
-                submit_tick(s);
-        } else
-            on_conn(s, (struct conn *)(uintptr_t)tag, res);
+    struct io_uring_cqe cqe;
+    for (int n = 0; n < CQ_ENTRIES && ring_next(&s->r, &cqe); n++) {
+        switch (cqe.user_data) {
+        case TAG_ACCEPT:       on_accept(s, cqe.res); break;
+        case TAG_TICK:         on_tick(s); break;
+        case TAG_ACCEPT_RETRY: if (!s->stopping) submit_accept(s); break;
+        default:               on_conn(s, (struct uconn *)(uintptr_t)cqe.user_data, cqe.res);
+        }
     }
 }
 
-static void close_idle(struct server *s)
-{
-    struct conn *c;
-    double now = now_sec();
-    while ((c = idle_expired(&s->idle, now, s->o->idle_timeout)) != NULL) {
-        s->idle_closed++;
-        shut(s, c, "idle");
-    }
-}
-
-/* Stop: end every connection, and collect their last results (bounded). */
+/* Stop: end every connection and collect their last results, for at most
+ * a second (a timer wakes the wait by then). */
 static void drain(struct server *s)
 {
     s->stopping = 1;
-    while (s->idle.oldest)
-        shut(s, s->idle.oldest, "shutdown");
+    for (struct uconn *c = s->oldest; c; c = c->newer)
+        shut(c, "shutdown");
+    ring_sqe(&s->r, IORING_OP_TIMEOUT, -1, &drain_limit, 1, TAG_TICK);
     double deadline = now_sec() + 1.0;
-    while (s->live > 0 && now_sec() < deadline) {
-        if (ring_enter(&s->r, 1) != 0)
-            break;
+    while (s->live > 0 && now_sec() < deadline && ring_enter(&s->r, 1) == 0)
         reap(s);
-    }
 }
 
 int main(int argc, char **argv)
@@ -384,27 +256,23 @@ int main(int argc, char **argv)
 
     static struct server s;
     s.o = &o;
-    ring_setup(&s.r, o.name);
-    /* Blocking: a pending ACCEPT then waits inside the kernel. */
-    s.listen_fd = listen_socket(&o, 0);
-    /* accept_client keeps a spare descriptor for the EMFILE path; one call
-     * now (nothing is waiting yet) reserves it while descriptors are free. */
-    shed_client(&s);
-    s.refused = 0;
+    ring_setup(&s.r, o.name, SQ_ENTRIES, CQ_ENTRIES);   /* or say why not, exit 1 */
+    s.listen_fd = listen_socket(&o, 0);  /* blocking: an ACCEPT waits in the kernel */
+    refuse_one(s.listen_fd);   /* nobody waits yet: this reserves the spare fd */
     print_banner(o.name, s.listen_fd);
 
     submit_accept(&s);
-    submit_tick(&s);
+    ring_sqe(&s.r, IORING_OP_TIMEOUT, -1, &tick, 1, TAG_TICK);
     while (!stop_requested) {
-        if (ring_enter(&s.r, 1) != 0)
+        if (ring_enter(&s.r, 1) != 0)    /* submit everything, wait for a CQE */
             die("io_uring_enter");
         reap(&s);
-        close_idle(&s);
     }
     drain(&s);
-    close(s.r.fd);             /* cancels what is still pending */
+    ring_close(&s.r);          /* cancels what is still pending */
     close(s.listen_fd);
-    printf("%s: stopped: connections=%lu refused=%lu idle_closed=%lu bytes=%llu "
-           "unfinished=%d\n", o.name, s.accepted, s.refused, s.idle_closed, s.bytes, s.live);
+    printf("%s: stopped: connections=%lu refused=%lu idle_closed=%lu accept_errors=%lu "
+           "bytes=%llu unfinished=%d\n", o.name, s.accepted, s.refused, s.idle_closed,
+           s.accept_errors, s.bytes, s.live);
     return 0;
 }

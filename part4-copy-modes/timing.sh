@@ -11,7 +11,12 @@
 #       and size; and results/part4_c_perf.txt: perf stat's hardware counters
 #       where the machine has them ("not supported" where it says so).
 #   (d) part4_d: zero-copy accounting per size: sends, completions, share
-#       copied; on loopback and, as root, across a veth pair (tools/netns.sh).
+#       copied; on loopback and, as root, across a veth pair (tools/netns.sh);
+#       MSG_ZEROCOPY (columns loopback, veth) and io_uring's send-zc
+#       (send-zc-loopback, send-zc-veth).
+#
+# send-zc needs Linux 6.2; where the server says it cannot, the tables go
+# without it (the script says so).
 #
 # Server and client are pinned to different cores (taskset) when there are
 # two or more; the tables' notes say so.
@@ -26,6 +31,14 @@ BENCH_USAGE="tables: part4_a (throughput by size), part4_b (latency by threads),
 bench_begin "$@"
 
 modes=(two-copy one-copy zero-copy sendfile)
+# send-zc joins them where the kernel has it: a server that cannot says so
+# and exits 1 at once; one that can is still listening after a second.
+sendzc_note=$(timeout 1 "$here/server" -p 0 --mode send-zc 2>&1 >/dev/null) && sendzc_rc=0 || sendzc_rc=$?
+if [[ $sendzc_rc == 124 ]]; then
+    modes+=(send-zc)
+else
+    echo "no send-zc column: ${sendzc_note:-the server exited with status $sendzc_rc}"
+fi
 if [[ "$BENCH_PROFILE" == full ]]; then
     secs=5 sizes=(1K 4K 16K 64K 256K 1M) cpu_sizes=(1K 4K 16K 64K 256K 1M) threads=(1 2 4 8)
 else
@@ -137,20 +150,28 @@ if [[ -z "$BENCH_ONLY" || "$BENCH_ONLY" == part4_d ]]; then
 fi
 links=(loopback)
 [[ -n "$netns_ok" ]] && links+=(veth)
-bench_table part4_d "Part 4 (d): MSG_ZEROCOPY accounting per message size ($secs s stream; $pinned)" \
+# A column is a send and a link: MSG_ZEROCOPY's keep their names
+# (loopback, veth); send-zc's say so (send-zc-loopback, send-zc-veth).
+zc_modes=(zero-copy)
+[[ " ${modes[*]} " == *" send-zc "* ]] && zc_modes+=(send-zc)
+bench_table part4_d "Part 4 (d): zero-copy accounting per message size, MSG_ZEROCOPY and send-zc ($secs s stream; $pinned)" \
     --rows size --cols link --values srv_zc_sends,srv_zc_completions,srv_zc_copied_pct,gbit_s \
     --server-fields zc_sends,zc_completions,zc_copied_pct \
-    --cells $(( ${#sizes[@]} * ${#links[@]} )) --timeout 120
+    --cells $(( ${#sizes[@]} * ${#links[@]} * ${#zc_modes[@]} )) --timeout 120
 for size in "${sizes[@]}"; do
-    server_for zero-copy
-    cli=("${pin_cli[@]}" "$here/client" -p '{port}' -s "$size" -d "$secs" --csv)
-    bench_cell "size=$size link=loopback" srv cli
-    if [[ -n "$netns_ok" ]]; then
-        srv=("$repo/tools/netns.sh" run srv "${pin_srv[@]}" "$here/server" -p 0
-             -a "$("$repo/tools/netns.sh" addr srv)" --idle-timeout 0 --mode zero-copy)
-        cli=("$repo/tools/netns.sh" run cli "${pin_cli[@]}" "$here/client" -a '{host}'
-             -p '{port}' -s "$size" -d "$secs" --csv)
-        bench_cell "size=$size link=veth" srv cli
-    fi
+    for mode in "${zc_modes[@]}"; do
+        col=""
+        [[ $mode == zero-copy ]] || col="$mode-"
+        server_for "$mode"
+        cli=("${pin_cli[@]}" "$here/client" -p '{port}' -s "$size" -d "$secs" --csv)
+        bench_cell "size=$size link=${col}loopback" srv cli
+        if [[ -n "$netns_ok" ]]; then
+            srv=("$repo/tools/netns.sh" run srv "${pin_srv[@]}" "$here/server" -p 0
+                 -a "$("$repo/tools/netns.sh" addr srv)" --idle-timeout 0 --mode "$mode")
+            cli=("$repo/tools/netns.sh" run cli "${pin_cli[@]}" "$here/client" -a '{host}'
+                 -p '{port}' -s "$size" -d "$secs" --csv)
+            bench_cell "size=$size link=${col}veth" srv cli
+        fi
+    done
 done
 bench_report

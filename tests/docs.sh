@@ -9,7 +9,8 @@
 #     (tests/doc-commands.sh), and that check fails a doc that is wrong;
 #   - every image a doc shows exists, every figure under docs/figures/ is
 #     shown by some doc and is a plain, well-formed SVG, and that check
-#     fails a missing, an unused and a broken figure.
+#     fails a missing, an unused and a broken figure;
+#   - every function a figure names still exists in the code.
 set -u
 . "$(dirname "$0")/lib.sh"
 help_if_asked "$@"
@@ -132,6 +133,8 @@ else
     fi
 fi
 
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/docs.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 figures=("$REPO"/docs/figures/*.svg)
 if out=$(check_figures "$REPO"); then
     report pass docs "every image the docs show exists; the ${#figures[@]} figures in docs/figures/ are shown and well-formed"
@@ -139,11 +142,36 @@ else
     report fail docs "every image the docs show exists and every figure is shown and well-formed" "$(echo "$out" | paste -sd ';' -)"
 fi
 
+# stale_names SVG...: every function a figure names (a word followed by
+# "()") must still be called or defined somewhere in the code, so that a
+# renamed function cannot leave a picture that points at nothing.
+stale_names() {
+    local svg name
+    for svg in "$@"; do
+        for name in $(grep -o '[A-Za-z_][A-Za-z0-9_]*()' "$svg" | sort -u); do
+            name=${name%"()"}
+            grep -rqF --include='*.c' --include='*.h' "$name(" "$REPO" ||
+                echo "$(basename "$svg") names $name(), which no source file has"
+        done
+    done
+}
+stale=$(stale_names "${figures[@]}")
+if [[ -z "$stale" ]]; then
+    report pass docs "every function a figure names exists in the code"
+else
+    report fail docs "every function a figure names exists in the code" "$(echo "$stale" | paste -sd ';' -)"
+fi
+printf '%s\n' '<svg viewBox="0 0 1 1"><text>no_such_function() and accept()</text></svg>' >"$tmp/names.svg"
+out=$(stale_names "$tmp/names.svg")
+if [[ "$out" == *"no_such_function()"* && "$out" != *"accept()"* ]]; then
+    report pass docs "the name check fails a figure that names a missing function"
+else
+    report fail docs "the name check fails a figure that names a missing function" "it said: $out"
+fi
+
 "$TESTS_DIR/doc-commands.sh"
 
 # The command check must be able to fail: a doc with three mistakes.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/docs.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 printf '%s\n' '```sh' 'part1-iterative/server --no-such-flag' 'tools/no-such-script.sh' \
     'make no-such-target' '```' >"$tmp/wrong.md"
 out=$("$TESTS_DIR/doc-commands.sh" "$tmp/wrong.md")

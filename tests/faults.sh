@@ -16,6 +16,36 @@ if [[ -n "${SANITIZER:-}" ]]; then
     exit 0
 fi
 
+# A lasting accept error, where the injector cannot reach the accept call
+# (io_uring accepts inside the kernel): FAULT_SHUT_LISTEN_MS shuts the
+# listening socket down under the server, so that every accept fails from
+# then on. The server must not retry in a spin (under 0.5 CPU s in 2 s)
+# and must still stop cleanly.
+check_accept_error() {
+    local name="$1: a lasting accept error (listening socket shut down): no spin"
+    shift
+    if ! start_server env LD_PRELOAD="$INJECT" FAULT_EVERY=1000000 FAULT_SHUT_LISTEN_MS=100 \
+            "$@" -p 0; then
+        report fail faults "$name" "server did not start under the injector"
+        return
+    fi
+    local cpu0 cpu1 why=""
+    wait_until 3 grep -q "listening socket is shut down" "$SRV_OUT.err" ||
+        why="the injector did not shut the listening socket down"
+    cpu0=$(cpu_seconds "$SRV_PID")
+    sleep 2
+    cpu1=$(cpu_seconds "$SRV_PID")
+    stop_server 2
+    if [[ -z "$why" ]] && ! cpu_below "$cpu0" "$cpu1" 0.5; then
+        why="server used $(cpu_used "$cpu0" "$cpu1") CPU s in 2 s of failing accepts (spinning?)"
+    elif [[ -z "$why" && "$SRV_STATUS" != 0 ]]; then
+        why="exit status $SRV_STATUS after SIGTERM"
+    fi
+    if [[ -z "$why" ]]; then report pass faults "$name"
+    else report fail faults "$name" "$why"; fi
+    cleanup_server_files
+}
+
 while read -r name traits cmd; do
     [[ -z "$name" || "$name" == \#* ]] && continue
     read -r -a argv <<<"$cmd"
@@ -26,6 +56,7 @@ while read -r name traits cmd; do
     fi
     if [[ ",$traits," == *",io_uring,"* ]]; then
         report na faults "$name" "io_uring's operations do not go through the libc calls the injector replaces"
+        check_accept_error "$name" "${argv[@]}"
         continue
     fi
     extra=()

@@ -9,14 +9,20 @@
 #     unfinished, and a buffer is never reused before its completion (a
 #     slow receiver keeps the whole pool in flight; an early reuse shows as
 #     a wrong sequence number - checked by hand against a broken variant);
-#   - malformed, truncated and oversized headers get an error reply and the
+#     send-zc (io_uring) likewise: a notification for every send that
+#     promised one, nothing unfinished. Where the kernel cannot do send-zc
+#     the server says so at start-up and its checks are N/A with that line;
+#   - (zero-copy and send-zc, one server each)
+#     malformed, truncated and oversized headers get an error reply and the
 #     server goes on; reset and close mid-stream, a client that never reads
 #     (dropped at the idle timeout while others are served), the connection
-#     cap, no descriptor leak, SIGTERM within 2 s with exit status 0;
+#     cap, no descriptor leak, SIGTERM within 2 s with exit status 0,
+#     and SIGINT/SIGTERM blocked in every connection thread;
 #   - and the rest of the echo suite's scenarios, in this protocol, for
 #     every mode: EMFILE under prlimit --nofile=64 with 80 clients (no
 #     spinning, the extras turned away within a second, service resumes;
-#     sendfile also at 65, as it takes two descriptors per connection);
+#     sendfile and send-zc also at 65, as they take two descriptors per
+#     connection);
 #     churn (10,000 connections ending gracefully, by reset or mid-header:
 #     descriptors and threads back exactly); new sizes and tags pipelined
 #     on one connection, so that content is replaced while the old may be
@@ -37,6 +43,32 @@ P4PROBE="$BUILD/tests/bin/part4_probe"
 MODES=(two-copy one-copy zero-copy sendfile)
 # If this script is interrupted, take its server (only ours, by pid) along.
 trap '[[ -n "$SRV_PID" ]] && kill -KILL "$SRV_PID" 2>/dev/null' EXIT
+
+# send-zc needs io_uring's SENDMSG_ZC (Linux 6.2, with its usage report).
+# Without it the server says so and exits 1 before it listens: then every
+# send-zc check is N/A with that line; any other failure to start fails.
+ZC_MODES=(zero-copy)
+sendzc_supported() {
+    local line
+    if start_server "$SERVER" -p 0 --mode send-zc; then
+        stop_server 2
+        cleanup_server_files
+        return 0
+    fi
+    SRV_PID=""
+    line=$(grep -m1 'send-zc is not available here' "$SRV_OUT.err")
+    cleanup_server_files
+    if [[ -n "$line" ]]; then
+        report na "$SUITE" "send-zc: every check" "$line"
+    else
+        report fail "$SUITE" "send-zc: start" "no banner, and no 'not available' line"
+    fi
+    return 1
+}
+if sendzc_supported; then
+    MODES+=(send-zc)
+    ZC_MODES+=(send-zc)
+fi
 
 client() { timeout -k 5 60 "$CLIENT" -p "$SRV_PORT" --timeout 5000 "$@" 2>&1; }
 p4probe() { timeout -k 5 30 "$P4PROBE" -p "$SRV_PORT" "$@" 2>&1; }
@@ -117,62 +149,106 @@ for mode in "${MODES[@]}"; do
             report fail "$SUITE" "zero-copy accounting" "$STOPPED_LINE"
         fi
     fi
+    # The ring posts one notification per send, each naming its own send,
+    # in an order of its own: zc_gaps counts reorderings there, not losses.
+    if [[ "$mode" == send-zc ]]; then
+        sends=$(field zc_sends) done=$(field zc_completions) unfinished=$(field zc_unfinished)
+        if [[ -n "$sends" && "$sends" -gt 0 && "$sends" == "$done" && "$unfinished" == 0 ]]; then
+            report pass "$SUITE" "send-zc: a notification for every send ($sends), none unfinished (copied: $(field zc_copied_pct)%, out of order: $(field zc_gaps))"
+        else
+            report fail "$SUITE" "send-zc accounting" "$STOPPED_LINE"
+        fi
+    fi
 done
 
-# ---- bad requests and faults (one server, after each: still serving) -------
-if start_server "$SERVER" -p 0 --mode zero-copy --idle-timeout 1 --max-conns 4; then
-    client -s 1K -n 10 --check >/dev/null
-    base=$(settled_fd_count "$SRV_PID")
-    serves_without_leak() {
-        client -s 4K -n 100 --check >/dev/null || { echo "a fresh client failed"; return 1; }
-        wait_until 3 fds_are "$SRV_PID" "$base" ||
-            { echo "descriptors $(fd_count "$SRV_PID"), baseline $base"; return 1; }
-    }
-    bad_then_serves() { p4probe bad "$1" && serves_without_leak; }
-    for kind in magic version flags reserved zero oversized truncated garbage; do
-        check "bad request ($kind): error reply and close, server goes on" bad_then_serves "$kind"
-    done
-    fault_then_serves() { p4probe "$@" && serves_without_leak; }
-    check "reset in the middle of a stream: server goes on, no leak" fault_then_serves reset 64K
-    check "close in the middle of a stream: server goes on, no leak" fault_then_serves close 1M
-
-    # A client that asks for an endless stream and never reads: while it
-    # hangs there, others are served; the idle timeout (1 s) drops it.
-    # A client that asks for an endless stream and never reads: while it
-    # hangs there, others are served, and the idle timeout (1 s) drops it:
-    # its descriptor is released long before it lets go.
-    never_reader_fds() {
-        p4probe noread 5000 >/dev/null &
-        local holder=$!
-        sleep 0.3
-        client -s 4K -n 100 --check >/dev/null || { echo "another client failed meanwhile"; kill "$holder"; return 1; }
-        # Dropped at the 1 s idle timeout, long before the holder lets go.
-        wait_until 4 fds_are "$SRV_PID" "$base" ||
-            { echo "still $(fd_count "$SRV_PID") descriptors (baseline $base) after 4 s"; kill "$holder"; return 1; }
-        wait "$holder"
-        serves_without_leak
-    }
-    check "never-reading client: others served, dropped at the idle timeout" never_reader_fds
-
-    # The cap: 4 connections held, the 5th turned away at once.
-    at_the_cap() {
-        local holders=() i rc=0
-        for i in 1 2 3 4; do
-            p4probe noread 800 >/dev/null &
-            holders+=($!)
+# ---- bad requests and faults (one server per zero-copy mode) -------
+# After each fault the server must still serve. Zero-copy's check names
+# are unprefixed, send-zc's say "send-zc: ".
+faults() {
+    local P=""
+    [[ $1 == zero-copy ]] || P="$1: "
+    if start_server "$SERVER" -p 0 --mode "$1" --idle-timeout 1 --max-conns 4; then
+        client -s 1K -n 10 --check >/dev/null
+        base=$(settled_fd_count "$SRV_PID")
+        serves_without_leak() {
+            client -s 4K -n 100 --check >/dev/null || { echo "a fresh client failed"; return 1; }
+            wait_until 3 fds_are "$SRV_PID" "$base" ||
+                { echo "descriptors $(fd_count "$SRV_PID"), baseline $base"; return 1; }
+        }
+        bad_then_serves() { p4probe bad "$1" && serves_without_leak; }
+        for kind in magic version flags reserved zero oversized truncated garbage; do
+            check "${P}bad request ($kind): error reply and close, server goes on" bad_then_serves "$kind"
         done
-        sleep 0.3
-        p4probe refused || rc=1
-        for i in "${holders[@]}"; do wait "$i"; done
-        sleep 1.2           # their connections end at the idle timeout
-        [[ $rc == 0 ]] && serves_without_leak
-    }
-    check "connection cap (--max-conns 4): the 5th client is turned away" at_the_cap
-    stop_server 2
-    cleanup_server_files
-else
-    report fail "$SUITE" "faults: start" "no banner"
-fi
+        fault_then_serves() { p4probe "$@" && serves_without_leak; }
+        check "${P}reset in the middle of a stream: server goes on, no leak" fault_then_serves reset 64K
+        check "${P}close in the middle of a stream: server goes on, no leak" fault_then_serves close 1M
+
+        # A client that asks for an endless stream and never reads: while it
+        # hangs there, others are served, and the idle timeout (1 s) drops it:
+        # its descriptor is released long before it lets go.
+        never_reader_fds() {
+            p4probe noread 5000 >/dev/null &
+            local holder=$!
+            sleep 0.3
+            client -s 4K -n 100 --check >/dev/null || { echo "another client failed meanwhile"; kill "$holder"; return 1; }
+            # Dropped at the 1 s idle timeout, long before the holder lets go.
+            wait_until 4 fds_are "$SRV_PID" "$base" ||
+                { echo "still $(fd_count "$SRV_PID") descriptors (baseline $base) after 4 s"; kill "$holder"; return 1; }
+            wait "$holder"
+            serves_without_leak
+        }
+        check "${P}never-reading client: others served, dropped at the idle timeout" never_reader_fds
+
+        # Only the main thread may take SIGINT/SIGTERM, as in part 2's thread
+        # servers: a connection thread with them unblocked could take the
+        # signal, and the accept loop's wait would not be cut short. The
+        # threads that appear while a client is held must have both blocked
+        # (SigBlk in /proc: bits 2 and 15, mask 0x4002).
+        task_ids() { find "/proc/$SRV_PID/task" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort; }
+        stop_signals_blocked() {
+            local before after holder tid blk bad="" i threads
+            before=$(task_ids) threads=$(thread_count "$SRV_PID")
+            p4probe noread 1500 >/dev/null &
+            holder=$!
+            for ((i = 0; i < 30; i++)); do
+                after=$(comm -13 <(echo "$before") <(task_ids))
+                [[ -n "$after" ]] && break
+                sleep 0.1
+            done
+            for tid in $after; do
+                blk=$(awk '/^SigBlk:/ {print $2}' "/proc/$SRV_PID/task/$tid/status" 2>/dev/null)
+                [[ -n "$blk" ]] && (((16#$blk & 0x4002) != 0x4002)) && bad+=" $tid:$blk"
+            done
+            wait "$holder"
+            [[ -n "$after" ]] || { echo "no connection thread appeared"; return 1; }
+            [[ -z "$bad" ]] || { echo "SIGINT/SIGTERM not blocked in thread(s)$bad"; return 1; }
+            # Gone before the next check counts connections.
+            wait_until 4 threads_are "$SRV_PID" "$threads" ||
+                { echo "threads $(thread_count "$SRV_PID"), baseline $threads"; return 1; }
+        }
+        check "${P}connection threads block SIGINT and SIGTERM (only the main thread takes them)" stop_signals_blocked
+
+        # The cap: 4 connections held, the 5th turned away at once.
+        at_the_cap() {
+            local holders=() i rc=0
+            for i in 1 2 3 4; do
+                p4probe noread 800 >/dev/null &
+                holders+=($!)
+            done
+            sleep 0.3
+            p4probe refused || rc=1
+            for i in "${holders[@]}"; do wait "$i"; done
+            sleep 1.2           # their connections end at the idle timeout
+            [[ $rc == 0 ]] && serves_without_leak
+        }
+        check "${P}connection cap (--max-conns 4): the 5th client is turned away" at_the_cap
+        stop_server 2
+        cleanup_server_files
+    else
+        report fail "$SUITE" "${P}faults: start" "no banner"
+    fi
+}
+for mode in "${ZC_MODES[@]}"; do faults "$mode"; done
 
 # ---- the echo suite's other scenarios, in the stream protocol ------------------
 # Out of descriptors: 64 of them, 80 clients held one after another. The
@@ -214,11 +290,11 @@ signal_storm_ok() {
     esac
     [[ $rc == 0 ]]
 }
-# sendfile takes two descriptors per connection (the socket and its memory
-# file), so whether the last free descriptor goes to an accept or to a
+# sendfile and send-zc take two descriptors per connection (the socket and
+# its memory file or ring), so whether the last free descriptor goes to an accept or to a
 # memory file depends on how many the server inherited: try both parities.
 emfile_limits() {
-    if [[ $1 == sendfile ]]; then echo 64 65; else echo 64; fi
+    if [[ $1 == sendfile || $1 == send-zc ]]; then echo 64 65; else echo 64; fi
 }
 for mode in "${MODES[@]}"; do
     for nofile in $(emfile_limits "$mode"); do

@@ -221,13 +221,30 @@ _bench_untrack() {
     _bench_live=$out
 }
 
+# The command line for a results header, quoted, with every path inside
+# the repository written relative to its root: a header names the command
+# a reader types from their own clone, not where the author's clone was.
+_bench_repo_relative() {
+    local a abs out=""
+    for a in "$@"; do
+        abs=$a
+        if [ -e "$a" ] && [[ $a == */* ]]; then
+            abs="$(cd "$(dirname "$a")" 2>/dev/null && pwd)/$(basename "$a")" || abs=$a
+        fi
+        if [[ $abs == "$_bench_repo_dir"/* ]]; then
+            a=${abs#"$_bench_repo_dir"/}
+        fi
+        out="$out $(printf '%q' "$a")"
+    done
+    printf '%s' "${out# }"
+}
+
 bench_begin() {
     BENCH_RUNS=${BENCH_RUNS:-3}
     BENCH_PROFILE=${BENCH_PROFILE:-default}
     BENCH_OUT=${BENCH_OUT:-$_bench_repo_dir/results}
     BENCH_ONLY=${BENCH_ONLY:-}
-    _bench_cmdline=$(printf '%q ' "$0" "$@")
-    _bench_cmdline=${_bench_cmdline% }
+    _bench_cmdline=$(_bench_repo_relative "$0" "$@")
     while [ $# -gt 0 ]; do
         case $1 in
         --runs | --profile | --out | --only)
@@ -299,6 +316,43 @@ bench_begin() {
         "$BENCH_PROFILE" "$BENCH_RUNS" "$BENCH_OUT" >&2
 }
 
+# bench_table ... --cost 1: the cost of a request on the server. procsample
+# runs with -c (context switches and /proc read/write system calls of the
+# server tree) and, where perf can count syscall tracepoints (detected once;
+# otherwise said once and left empty), 'perf stat -p' counts the server's
+# system calls. After the server columns (and the --server-fields ones), a
+# --cost table's rows add:
+#   srv_ctx_vol,srv_ctx_invol,srv_syscr,srv_syscw     procsample -c
+#   srv_sys_recv,srv_sys_send,srv_sys_all             perf: read+readv+recvfrom+
+#                                                     recvmsg, write+writev+sendto+
+#                                                     sendmsg, every system call
+#   srv_cs_per_req,srv_recv_per_req,srv_send_per_req,srv_sys_per_req
+#       (ctx_vol+ctx_invol), sys_recv, sys_send, sys_all divided by the
+#       client's 'requests' column
+_bench_cost_cols="srv_ctx_vol,srv_ctx_invol,srv_syscr,srv_syscw,srv_sys_recv,srv_sys_send,srv_sys_all,srv_cs_per_req,srv_recv_per_req,srv_send_per_req,srv_sys_per_req"
+_bench_perf_events="syscalls:sys_enter_read,syscalls:sys_enter_readv,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,raw_syscalls:sys_enter"
+_bench_perf=""
+
+# Can perf count the syscall tracepoints here? Sets _bench_perf to 1 or 0.
+_bench_detect_perf() {
+    [ -z "$_bench_perf" ] || return 0
+    _bench_perf=0
+    if command -v perf >/dev/null 2>&1 &&
+        timeout -k 2 10 perf stat -x, -e "$_bench_perf_events" -- true 2>&1 >/dev/null |
+        grep -q '^[0-9][0-9]*,.*raw_syscalls:sys_enter'; then
+        _bench_perf=1
+    else
+        _bench_warn "perf cannot count syscall tracepoints here (not installed, or" \
+            "kernel.perf_event_paranoid and tracefs do not allow it): the system" \
+            "calls per request stay empty; context switches are still counted"
+    fi
+}
+
+# x / n with 4 significant digits, or empty when either is missing.
+_bench_ratio() {
+    awk -v a="$1" -v n="$2" 'BEGIN { if (a == "" || n == "" || n + 0 == 0) print ""; else printf "%.4g\n", a / n }'
+}
+
 bench_table() {
     [ -n "$_bench_began" ] || _bench_die "bench_table before bench_begin"
     if [ -n "$_bench_table" ]; then
@@ -309,7 +363,7 @@ bench_table() {
     local name=$1 title=$2
     shift 2
     _bench_rows="" _bench_cols="" _bench_values="" _bench_srv_fields=""
-    _bench_cells="" _bench_timeout=600
+    _bench_cells="" _bench_timeout=600 _bench_cost=0
     while [ $# -gt 0 ]; do
         [ $# -ge 2 ] || _bench_die "bench_table $name: $1 needs a value"
         case $1 in
@@ -319,6 +373,7 @@ bench_table() {
         --server-fields) _bench_srv_fields=$2 ;;
         --cells) _bench_cells=$2 ;;
         --timeout) _bench_timeout=$2 ;;
+        --cost) _bench_cost=$2 ;;
         *) _bench_die "bench_table $name: unknown option $1" ;;
         esac
         shift 2
@@ -344,6 +399,7 @@ bench_table() {
         _bench_skip=1
         return 0
     fi
+    [ "$_bench_cost" = 1 ] && _bench_detect_perf
     [ -z "$BENCH_ONLY" ] || _bench_only_seen=1
     _bench_title=$title
     _bench_csv="$BENCH_OUT/$name.csv"
@@ -391,6 +447,7 @@ _bench_write_header() {
     for f in "${_bench_fields_a[@]}"; do
         h="$h,srv_$f"
     done
+    [ "$_bench_cost" = 1 ] && h="$h,$_bench_cost_cols"
     printf '%s\n' "$h" >>"$_bench_csv"
     _bench_header_done=1
 }
@@ -489,10 +546,11 @@ _bench_tail() {
 
 _bench_run_once() {
     local keyvals=$1 run=$2 t="$_bench_tmp"
-    local t0 t1 spid="" bpid="" sampid="" cpid="" port="" host="" line rc
+    local t0 t1 spid="" bpid="" sampid="" cpid="" perfpid="" port="" host="" line rc
     local -a status=() args=() cl=() words=()
     local srv_status="" a w i deadline
-    rm -f -- "$t/srv.out" "$t/srv.err" "$t/ps.out" "$t/ps.err" "$t/cli.out" "$t/cli.err"
+    rm -f -- "$t/srv.out" "$t/srv.err" "$t/ps.out" "$t/ps.err" "$t/cli.out" "$t/cli.err" \
+        "$t/perf.out"
     t0=$(_bench_now_us)
 
     if [ ${#_BENCH_SRV[@]} -gt 0 ]; then
@@ -526,7 +584,9 @@ _bench_run_once() {
         if [ -z "$port" ]; then
             status+=("server_no_banner")
         else
-            "$_bench_procsample" -p "$bpid" -i "${BENCH_SAMPLE_MS:-100}" \
+            local -a cost_opt=()
+            [ "$_bench_cost" = 1 ] && cost_opt=(-c)
+            "$_bench_procsample" -p "$bpid" -i "${BENCH_SAMPLE_MS:-100}" "${cost_opt[@]}" \
                 -t "$((_bench_timeout + 60))" -v -o "$t/ps.out" \
                 2>"$t/ps.err" </dev/null {_bench_sleep_fd}>&- {_bench_err_fd}>&- &
             sampid=$!
@@ -537,6 +597,19 @@ _bench_run_once() {
                 [ "$(_bench_now_us)" -lt "$deadline" ]; do
                 _bench_nap 0.01
             done
+            if [ "$_bench_cost" = 1 ] && [ "$_bench_perf" = 1 ]; then
+                # The whole tree: perf follows only the processes and threads
+                # created after it attaches (a prefork server's children exist
+                # before), so name every process of the tree now.
+                local tree
+                tree=$(printf '%s' "$bpid" "$(_bench_descendants "$bpid" | sed 's/^/,/')" | tr -d '\n')
+                timeout -k 5 "$((_bench_timeout + 60))" perf stat -x, -o "$t/perf.out" \
+                    -e "$_bench_perf_events" -p "$tree" </dev/null >/dev/null 2>&1 \
+                    {_bench_sleep_fd}>&- {_bench_err_fd}>&- &
+                perfpid=$!
+                _bench_track "$perfpid"
+                _bench_nap 0.1      # (it attaches in a few ms; nothing tells when)
+            fi
         fi
     fi
 
@@ -573,6 +646,15 @@ _bench_run_once() {
         fi
     fi
 
+    if [ -n "$perfpid" ]; then
+        # timeout(1) passes SIGINT on: perf prints its counts and exits.
+        kill -INT "$perfpid" 2>/dev/null || true
+        if ! _bench_wait_gone "$perfpid" 3; then
+            _bench_kill_tree "$perfpid"
+        fi
+        wait "$perfpid" 2>/dev/null || true
+        _bench_untrack "$perfpid"
+    fi
     if [ -n "$sampid" ]; then
         kill -TERM "$sampid" 2>/dev/null || true
         if ! _bench_wait_gone "$sampid" 3; then
@@ -639,13 +721,38 @@ _bench_run_once() {
         done
     fi
 
+    local -a ch=() cr=()
     if [ ${#cl[@]} -eq 2 ]; then
-        local -a ch=() cr=()
         IFS=, read -r -a ch <<<"${cl[0]}"
         IFS=, read -r -a cr <<<"${cl[1]}"
         for ((i = 0; i < ${#ch[@]}; i++)); do
             cv[${ch[$i]}]=${cr[$i]:-}
         done
+    fi
+    if [ "$_bench_cost" = 1 ]; then
+        local -A pf=()
+        local recv="" send="" all="" cs="" n=${cv[requests]:-}
+        if [ -s "$t/perf.out" ]; then
+            while IFS=, read -r v _ f _; do
+                [[ $v =~ ^[0-9]+$ ]] && pf[${f##*:}]=$v
+            done <"$t/perf.out"
+            if [ ${#pf[@]} -eq 9 ]; then
+                recv=$((pf[sys_enter_read] + pf[sys_enter_readv] +
+                    pf[sys_enter_recvfrom] + pf[sys_enter_recvmsg]))
+                send=$((pf[sys_enter_write] + pf[sys_enter_writev] +
+                    pf[sys_enter_sendto] + pf[sys_enter_sendmsg]))
+                all=${pf[sys_enter]}
+            fi
+        fi
+        if [ -n "${ps[ctx_vol]:-}" ] && [ -n "${ps[ctx_invol]:-}" ]; then
+            cs=$((ps[ctx_vol] + ps[ctx_invol]))
+        fi
+        tail="$tail,${ps[ctx_vol]:-},${ps[ctx_invol]:-},${ps[syscr]:-},${ps[syscw]:-}"
+        tail="$tail,$recv,$send,$all,$(_bench_ratio "$cs" "$n"),$(_bench_ratio "$recv" "$n")"
+        tail="$tail,$(_bench_ratio "$send" "$n"),$(_bench_ratio "$all" "$n")"
+    fi
+
+    if [ ${#cl[@]} -eq 2 ]; then
         if [ "$_bench_header_done" = 0 ]; then
             _bench_cli_cols=("${ch[@]}")
             _bench_write_header

@@ -2,26 +2,35 @@
 # netns.sh - two network namespaces joined by a veth pair, for measuring a
 # server and a client across a (virtual) link instead of loopback.
 #
-#   tools/netns.sh up                   create them (removing old ones first)
+#   tools/netns.sh up                   create them
 #   tools/netns.sh run srv|cli CMD...   run CMD in the server's or the client's namespace
 #   tools/netns.sh addr srv|cli         print that side's address
-#   tools/netns.sh down                 remove them (safe to repeat)
+#   tools/netns.sh down                 remove the ones 'up' created (safe to repeat)
 #   tools/netns.sh check                exit 0 if this machine can do it, else say why
 #
+# NETNS_PREFIX names the pair: "$NETNS_PREFIX-srv" and "$NETNS_PREFIX-cli"
+# (default prefix cm4). On a shared machine give each user their own, e.g.
+#   NETNS_PREFIX=cm4-$USER tools/netns.sh up
+# and use the same prefix for run, addr and down.
+# 'up' refuses to touch a namespace of that name that it did not create;
+# 'down' deletes only the namespaces 'up' created. It records them (name,
+# inode and creation time) in /run/netns-sh/PREFIX, so a namespace deleted
+# and made again under the same name by someone else is not taken for ours.
 # Needs root and iproute2. Everything it creates lives inside the two
-# namespaces ("${NETNS_PREFIX}-srv" and "-cli", prefix default "cm4"):
-# the veth pair's two ends and the addresses 10.231.4.1/24 (server) and
-# 10.231.4.2/24 (client); the host's own interfaces are never touched, and
-# deleting a namespace deletes the veth end inside it (and so the pair).
-# A script sources nothing from here: it calls it, e.g.
+# namespaces: the veth pair's two ends and the addresses 10.231.4.1/24
+# (server) and 10.231.4.2/24 (client); the host's own interfaces are never
+# touched, and deleting a namespace deletes the veth end inside it (and so
+# the pair). A script sources nothing from here: it calls it, e.g.
 #   tools/netns.sh up && trap 'tools/netns.sh down' EXIT
 set -u
 
 PREFIX=${NETNS_PREFIX:-cm4}
 NS_SRV="$PREFIX-srv" NS_CLI="$PREFIX-cli"
 ADDR_SRV=10.231.4.1 ADDR_CLI=10.231.4.2
+STATE_DIR=/run/netns-sh
+STATE="$STATE_DIR/$PREFIX"
 
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,26s/^# \{0,1\}//p' "$0"; }
 
 check() {
     if [[ $(id -u) != 0 ]]; then
@@ -41,20 +50,57 @@ check() {
     return 0
 }
 
+exists() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -qxF -- "$1"; }
+
+# What tells one namespace from a later one of the same name: its inode
+# (the kernel reuses those) and its creation time, to the nanosecond.
+ns_id() { stat -L -c '%i %.9Z' "/run/netns/$1" 2>/dev/null; }
+
+# ours NS: 'up' created NS, and it is still that namespace.
+ours() {
+    local id
+    id=$(ns_id "$1") || return 1
+    [ -r "$STATE" ] && grep -qxF -- "$1 $id" "$STATE"
+}
+
+# create NS: add it and record it as ours.
+create() {
+    ip netns add "$1" || return 1
+    if ! mkdir -p "$STATE_DIR" || ! printf '%s %s\n' "$1" "$(ns_id "$1")" >>"$STATE"; then
+        echo "netns.sh: cannot record $1 in $STATE: removing it" >&2
+        ip netns del "$1"
+        return 1
+    fi
+}
+
 down() {
-    local ns
+    local ns rc=0
     for ns in "$NS_SRV" "$NS_CLI"; do
-        if ip netns list 2>/dev/null | grep -qw -- "$ns"; then
-            ip netns del "$ns" || return 1
+        exists "$ns" || continue
+        if ours "$ns"; then
+            ip netns del "$ns" || rc=1
+        else
+            echo "netns.sh: left $ns alone: netns.sh did not create it" >&2
         fi
     done
-    return 0
+    [ "$rc" != 0 ] || rm -f -- "$STATE"
+    return "$rc"
 }
 
 up() {
     check || return $?
-    down
-    ip netns add "$NS_SRV" && ip netns add "$NS_CLI" || { down; return 1; }
+    local ns
+    for ns in "$NS_SRV" "$NS_CLI"; do
+        if exists "$ns" && ! ours "$ns"; then
+            echo "netns.sh: $ns exists and netns.sh did not create it: not touching it (choose another NETNS_PREFIX, see -h)" >&2
+            return 1
+        fi
+    done
+    down || return 1
+    if ! create "$NS_SRV" || ! create "$NS_CLI"; then
+        down
+        return 1
+    fi
     # Create the pair inside the server namespace, then move one end over:
     # nothing ever appears in the host's namespace.
     if ! ip -n "$NS_SRV" link add veth-srv type veth peer name veth-cli ||

@@ -69,6 +69,7 @@ TICKS = {
     "thread-stack64k": "thread\n64 KiB stacks", "prefork": "prefork",
     "prefork-w4": "prefork\n4 processes", "pool": "pool",
     "pool-w4": "pool\n4 threads", "uring": "io_uring",
+    "free": "server running freely", "paused": "server paused\n100 ms in every second",
 }
 
 # One look per model and mode in every figure: part 2's designs dashed,
@@ -113,10 +114,14 @@ CONCURRENT = ["fork", "thread", "prefork", "pool"]
 #           of `y` on top of each other)
 #   x       the key along x; `by` the key whose values are the series (one
 #           line or bar per model, mode...), or none: then one per y value
-#   y       value columns: a name, or (name, legend, factor)
+#   y       value columns: a name, or (name, legend, factor); with `by`,
+#           legend may be a dict {series: legend} (and only those drawn)
 #   ratio   (a, b): one series, median a / median b (instead of y)
 #   only    the series to draw (default: all)
 #   ylabel  the axis in words, with its unit; `title` above the panel
+#   skip    values of x not drawn (part3_e's closed-loop "peak" cells)
+#   xticks  the values of x that get a tick (default: every one)
+#   vline   (x, words): a dotted vertical line at x, named in the legend
 #   xscale  "linear" (default) or "log"
 #   yscale  "linear" (default), "log", or "auto": log when the figure's
 #           values span 50x or more
@@ -206,6 +211,28 @@ FIGURES = {
         dict(kind="bars", x="size", by="model", y=["srv_cpu_pct"],
              ylabel="server CPU (% of one core)", title="what it costs"),
     ]),
+    "part3_e": dict(grid=(1, 2), sharey=True, panels=[
+        dict(kind="lines", x="load", by="model", y=["lat_p50_us"],
+             skip=["peak"], xticks=["10", "25", "50", "75", "100"],
+             vline=(100, "the closed-loop peak"), yscale="log",
+             ylabel="latency from the schedule (µs, log scale)",
+             title="median (p50)"),
+        dict(kind="lines", x="load", by="model", y=["lat_p99_us"],
+             skip=["peak"], xticks=["10", "25", "50", "75", "100"],
+             vline=(100, "the closed-loop peak"), yscale="log",
+             ylabel="latency from the schedule (µs, log scale)",
+             title="p99"),
+    ]),
+    "part3_f": dict(grid=(1, 1), panels=[
+        dict(kind="bars", x="server", by="loop", yscale="log", labels=True,
+             y=[("lat_p99_us", {"closed": "closed loop: p99",
+                                "open": "open loop: p99 from the schedule "
+                                        "(corrected)"}, 1),
+                ("raw_p99_us", {"open": "open loop: p99 from the send "
+                                        "(uncorrected)"}, 1)],
+             legend=dict(loc="upper left"),
+             ylabel="p99 latency (µs, log scale)"),
+    ]),
     "part4_a": dict(grid=(1, 1), panels=[
         dict(kind="lines", x="size", xscale="log", by="mode", y=["gbit_s"],
              ylabel="throughput (Gbit per second)"),
@@ -240,6 +267,7 @@ FIGURES = {
 XLABEL = {
     "n": "clients (N)", "conns": "connections (N)", "threads": "client threads",
     "size": "message size", "model": "", "c": "client threads",
+    "load": "offered load (% of the closed-loop peak)", "server": "",
 }
 
 # --- data -----------------------------------------------------------------
@@ -354,12 +382,16 @@ def panel_series(panel, data):
         for s in data.series:
             if panel.get("only") and s not in panel["only"]:
                 continue
+            if isinstance(label, dict) and s not in label:
+                continue
             pts = {}
             for x in data.xs:
                 c = data.get(x, s, value)
                 if c:
                     pts[x] = tuple(v * factor for v in c)
-            if pts:
+            if pts and isinstance(label, dict):
+                out.append((label[s], value + ":" + s, pts))
+            elif pts:
                 name = series_name(by, s) if by else label
                 out.append((name, s if by else value, pts))
     return out
@@ -489,6 +521,7 @@ def draw_panel(ax, panel, csv_path):
     if panel.get("note") == "failed":
         values.append("conn_failed")
     data = Medians(csv_path, panel["x"], by, values)
+    data.xs = [x for x in data.xs if x not in panel.get("skip", ())]
     series = panel_series(panel, data)
     if not series:
         raise ValueError("no data for %s" % ",".join(values))
@@ -506,14 +539,18 @@ def draw_panel(ax, panel, csv_path):
     crowded = numeric and not log_x and len(at) > 2 and min(
         b - a for a, b in zip(at, at[1:])) < 0.06 * (at[-1] - at[0])
     if not crowded:  # else matplotlib's own round ticks
-        ax.set_xticks([pos[x] for x in data.xs])
-        ax.set_xticklabels([tick_label(panel["x"], x) for x in data.xs],
+        ticked = [x for x in data.xs if x in panel.get("xticks", data.xs)]
+        ax.set_xticks([pos[x] for x in ticked])
+        ax.set_xticklabels([tick_label(panel["x"], x) for x in ticked],
                            fontsize=None if numeric else 8)
     xl = XLABEL.get(panel["x"], panel["x"])
     ax.set_xlabel(xl + (" (log scale)" if xl and log_x else ""))
     ax.set_ylabel(panel.get("ylabel", ""))
     if panel.get("ref") == "proportional":
         draw_proportional(ax, series[0], pos)
+    if panel.get("vline"):
+        ax.axvline(panel["vline"][0], color="gray", linestyle=":",
+                   linewidth=1.5, label=panel["vline"][1])
     if panel.get("title"):
         ax.set_title(panel["title"], fontsize=9)
     ax.grid(True, alpha=0.3)

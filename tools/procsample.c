@@ -1,7 +1,7 @@
 /*
  * procsample - sample the resources of a process tree from /proc.
  *
- *   procsample -p PID [-i MS] [-o FILE] [-t SEC] [-v]
+ *   procsample -p PID [-i MS] [-o FILE] [-t SEC] [-c] [-v]
  *
  * Every MS milliseconds (default 100) it scans /proc, finds PID and all of
  * its descendants, and reads for each of them:
@@ -19,11 +19,21 @@
  *                                         "resident" field of /proc/P/statm)
  *   /proc/P/fd     number of entries = open descriptors
  *
+ * and with -c (the cost of a request: slower scans, so asked for):
+ *
+ *   /proc/P/task/T/status  voluntary_ctxt_switches, nonvoluntary_ctxt_switches
+ *                  of every thread T (the kernel counts them per thread)
+ *   /proc/P/io     syscr, syscw: read and write system calls of the whole
+ *                  process (its threads, live or exited, and the children
+ *                  it has reaped)
+ *
  * It stops when PID exits, when it gets SIGTERM or SIGINT (it then takes one
  * last sample), or after SEC seconds (-t, default 3600). It then prints ONE
  * line, to stdout or to FILE (-o):
  *
  *   cpu_s=X cpu_pct=X rss_kib=N threads=N children=N fds=N samples=N wall_s=X
+ *
+ * and with -c, on the same line: ctx_vol=N ctx_invol=N syscr=N syscw=N
  *
  *   cpu_s     CPU seconds (user + system) the tree consumed between the first
  *             and the last sample: C(last) - C(first) where
@@ -41,6 +51,21 @@
  *   fds       peak over samples of the descriptors summed over the tree.
  *   samples   number of samples taken.
  *   wall_s    time between the first and the last sample (CLOCK_MONOTONIC).
+ *   ctx_vol   voluntary context switches of the tree's threads between the
+ *             first and the last sample (the thread blocked: waited for
+ *             I/O, a lock, a sleep). Every thread ever seen is kept with
+ *             its last reading, so threads and processes that end during
+ *             the run still count, up to their last sample; a thread that
+ *             is born and ends between two samples is missed.
+ *   ctx_invol involuntary ones (the thread was preempted: its time slice
+ *             was up, or a more urgent thread woke), counted the same way.
+ *   syscr, syscw  read and write system calls of the tree between the
+ *             first and the last sample: C(last) - C(first), C summed over
+ *             the tree like cpu_s. The kernel counts here only the calls
+ *             that go through the file layer (read, readv, pread, write,
+ *             writev, pwrite, sendfile ...), not recv/recvfrom/recvmsg/
+ *             send/sendto/sendmsg nor io_uring operations: a server that
+ *             uses those shows 0.
  *
  * Limits (see docs/methodology.md): peaks are seen only at sample instants;
  * summed RSS counts shared pages (copy-on-write pages after fork, shared
@@ -76,6 +101,7 @@ struct proc {
     long threads;
     long rss_pages;
     int in_tree;                /* 0 unknown, 1 yes, -1 no */
+    unsigned long long syscr, syscw;
 };
 
 struct sample {
@@ -86,6 +112,7 @@ struct sample {
     long threads;
     long children;
     long fds;
+    unsigned long long syscr, syscw;
 };
 
 struct peaks {
@@ -95,15 +122,29 @@ struct peaks {
 
 static struct proc *procs;
 static size_t nprocs, cap;
+static int cost;                /* -c */
+
+/* Every thread seen (-c), by tid: its first and last context-switch counts.
+ * Open addressing; a tid is never 0. */
+struct task_ctx {
+    int tid;
+    unsigned long long vol0, invol0, vol, invol;
+};
+static struct task_ctx *tasks;
+static size_t ntasks, task_cap;
+/* Counts of threads whose tid was reused by a new thread. */
+static unsigned long long gone_vol, gone_invol;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: procsample -p PID [-i MS] [-o FILE] [-t SEC] [-v]\n"
+        "usage: procsample -p PID [-i MS] [-o FILE] [-t SEC] [-c] [-v]\n"
         "  Samples PID and its descendants from /proc every MS ms (default 100)\n"
         "  until PID exits, SIGTERM/SIGINT, or SEC seconds (default 3600), then\n"
         "  prints one line:\n"
         "  cpu_s=X cpu_pct=X rss_kib=N threads=N children=N fds=N samples=N wall_s=X\n"
+        "  -c       also count context switches and read/write system calls:\n"
+        "           ctx_vol=N ctx_invol=N syscr=N syscw=N on the same line\n"
         "  -o FILE  write that line to FILE instead of stdout\n"
         "  -v       print every sample to stderr\n");
 }
@@ -190,6 +231,101 @@ static int read_stat(int pid, struct proc *p)
     return 0;
 }
 
+/* "key: value" in a /proc text file's contents. */
+static unsigned long long text_field(const char *buf, const char *key)
+{
+    const char *p = strstr(buf, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static void read_io(struct proc *p)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/io", p->pid);
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return;             /* gone, or not ours to read */
+    p->syscr = text_field(buf, "\nsyscr: ");
+    p->syscw = text_field(buf, "\nsyscw: ");
+}
+
+static struct task_ctx *task_slot(int tid)
+{
+    if (2 * (ntasks + 1) > task_cap) {
+        size_t ncap = task_cap ? task_cap * 2 : 1024;
+        struct task_ctx *nt = calloc(ncap, sizeof *nt);
+        if (!nt)
+            return NULL;
+        for (size_t i = 0; i < task_cap; i++) {
+            if (!tasks[i].tid)
+                continue;
+            size_t j = (size_t)tasks[i].tid & (ncap - 1);
+            while (nt[j].tid)
+                j = (j + 1) & (ncap - 1);
+            nt[j] = tasks[i];
+        }
+        free(tasks);
+        tasks = nt;
+        task_cap = ncap;
+    }
+    size_t j = (size_t)tid & (task_cap - 1);
+    while (tasks[j].tid && tasks[j].tid != tid)
+        j = (j + 1) & (task_cap - 1);
+    if (!tasks[j].tid)
+        ntasks++;
+    return &tasks[j];
+}
+
+/* Read the context switches of every thread of process pid. A thread seen
+ * for the first time counts from 0 (it was born during the run), except in
+ * the first sample, which is the baseline. */
+static void read_threads(int pid, int first)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int tid = atoi(e->d_name);
+        if (tid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+        if (read_small(path, buf, sizeof buf) <= 0)
+            continue;
+        unsigned long long vol = text_field(buf, "\nvoluntary_ctxt_switches:");
+        unsigned long long invol = text_field(buf, "\nnonvoluntary_ctxt_switches:");
+        struct task_ctx *t = task_slot(tid);
+        if (!t)
+            break;          /* out of memory: count what we have */
+        if (t->tid && (vol < t->vol || invol < t->invol)) {
+            /* The tid was reused: keep what the old thread did. */
+            gone_vol += t->vol - t->vol0;
+            gone_invol += t->invol - t->invol0;
+            t->tid = 0;
+        }
+        if (!t->tid) {
+            t->tid = tid;
+            t->vol0 = first ? vol : 0;
+            t->invol0 = first ? invol : 0;
+        }
+        t->vol = vol;
+        t->invol = invol;
+    }
+    closedir(d);
+}
+
+static void ctx_totals(unsigned long long *vol, unsigned long long *invol)
+{
+    *vol = gone_vol;
+    *invol = gone_invol;
+    for (size_t i = 0; i < task_cap; i++)
+        if (tasks[i].tid) {
+            *vol += tasks[i].vol - tasks[i].vol0;
+            *invol += tasks[i].invol - tasks[i].invol0;
+        }
+}
+
 static long count_fds(int pid)
 {
     char path[64];
@@ -257,7 +393,7 @@ static int in_tree(struct proc *p, int root)
     return verdict == 1;
 }
 
-static void take_sample(int root, long page_kib, struct sample *out)
+static void take_sample(int root, long page_kib, int first, struct sample *out)
 {
     memset(out, 0, sizeof *out);
     nprocs = 0;
@@ -301,6 +437,12 @@ static void take_sample(int root, long page_kib, struct sample *out)
         if (p->pid != root)
             out->children++;
         out->fds += count_fds(p->pid);
+        if (cost) {
+            read_io(p);
+            out->syscr += p->syscr;
+            out->syscw += p->syscw;
+            read_threads(p->pid, first);
+        }
     }
 }
 
@@ -311,7 +453,7 @@ int main(int argc, char **argv)
     int verbose = 0, c;
     char *end;
 
-    while ((c = getopt(argc, argv, "p:i:o:t:vh")) != -1) {
+    while ((c = getopt(argc, argv, "p:i:o:t:cvh")) != -1) {
         switch (c) {
         case 'p':
             pid = strtol(optarg, &end, 10);
@@ -339,6 +481,9 @@ int main(int argc, char **argv)
             break;
         case 'v':
             verbose = 1;
+            break;
+        case 'c':
+            cost = 1;
             break;
         case 'h':
             usage(stdout);
@@ -384,7 +529,7 @@ int main(int argc, char **argv)
     memset(&pk, 0, sizeof pk);
     for (long k = 0;; k++) {     /* k: index of the current time slot */
         double t = now_s();
-        take_sample((int)pid, page_kib, &cur);
+        take_sample((int)pid, page_kib, pk.samples == 0, &cur);
         if (!cur.ok)
             break;              /* the root is gone (reaped) */
         if (pk.samples == 0) {
@@ -458,13 +603,22 @@ int main(int argc, char **argv)
     }
     fprintf(out,
             "cpu_s=%.2f cpu_pct=%.1f rss_kib=%lld threads=%ld children=%ld "
-            "fds=%ld samples=%ld wall_s=%.3f\n",
+            "fds=%ld samples=%ld wall_s=%.3f",
             cpu_s, pct, pk.rss_kib, pk.threads, pk.children, pk.fds,
             pk.samples, wall_s);
+    if (cost) {
+        unsigned long long vol, invol;
+        ctx_totals(&vol, &invol);
+        fprintf(out, " ctx_vol=%llu ctx_invol=%llu syscr=%llu syscw=%llu", vol, invol,
+                last.syscr > first.syscr ? last.syscr - first.syscr : 0,
+                last.syscw > first.syscw ? last.syscw - first.syscw : 0);
+    }
+    fputc('\n', out);
     if (fflush(out) != 0 || (outpath && fclose(out) != 0)) {
         fprintf(stderr, "procsample: write failed: %s\n", strerror(errno));
         return 1;
     }
     free(procs);
+    free(tasks);
     return 0;
 }

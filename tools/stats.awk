@@ -74,12 +74,14 @@ function fmt3(m, a, b, sep1, sep2, end,    d) {
 }
 
 # The unit of a column, from its name: mb_s -> MB/s, gbit_s -> Gbit/s,
-# req_per_s -> requests/s, *_per_s -> /s, then by suffix _s, _ms, _us, _ns,
+# req_per_s and *_rps (offered_rps, achieved_rps) -> requests/s,
+# *_per_s -> /s, then by suffix _s, _ms, _us, _ns,
 # _kib, _mib, _pct, _bytes; "" for counts.
 function unit(name) {
     if (name ~ /(^|_)mb_s(_|$)/) return "MB/s"
     if (name ~ /(^|_)gbit_s(_|$)/) return "Gbit/s"
     if (name ~ /(^|_)req_per_s(_|$)/) return "requests/s"
+    if (name ~ /_rps$/) return "requests/s"
     if (name ~ /_per_s(_|$)/) return "/s"
     if (name ~ /_s$/) return "s"
     if (name ~ /_ms$/) return "ms"

@@ -17,6 +17,12 @@
  * stall.
  * At exit it prints how many faults it injected, in it and in the
  * children it forked, to stderr.
+ *
+ * FAULT_SHUT_LISTEN_MS=N: N ms after the server's listen(), shut its
+ * listening socket down (SHUT_RD), so that every accept fails (EINVAL)
+ * from then on: a lasting accept error, as a lasting ENOBUFS or ENOMEM
+ * would be, and one that reaches accepts made inside the kernel too
+ * (io_uring's), which the faults above cannot.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -27,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static unsigned every = 4;
@@ -41,6 +48,7 @@ static ssize_t (*real_recv)(int, void *, size_t, int);
 static ssize_t (*real_send)(int, const void *, size_t, int);
 static int (*real_accept)(int, struct sockaddr *, socklen_t *);
 static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
+static int (*real_listen)(int, int);
 
 static void report(void)
 {
@@ -59,6 +67,7 @@ __attribute__((constructor)) static void init(void)
     real_send = (ssize_t (*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
     real_accept = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
     real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+    real_listen = (int (*)(int, int))dlsym(RTLD_NEXT, "listen");
     const char *e = getenv("FAULT_EVERY");
     if (e && atoi(e) > 0)
         every = (unsigned)atoi(e);
@@ -176,4 +185,33 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
         return -1;
     }
     return real_accept4(fd, sa, len, flags);
+}
+
+static int shut_fd = -1, shut_ms;
+
+static void *shut_listener(void *arg)
+{
+    (void)arg;
+    struct timespec t = {.tv_sec = shut_ms / 1000, .tv_nsec = (shut_ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+    if (shutdown(shut_fd, SHUT_RD) == 0) {
+        static const char line[] = "faultinject: the listening socket is shut down\n";
+        (void)!real_write(STDERR_FILENO, line, sizeof line - 1);
+    }
+    return NULL;
+}
+
+int listen(int fd, int backlog)
+{
+    int r = real_listen(fd, backlog);
+    const char *ms = getenv("FAULT_SHUT_LISTEN_MS");
+    pthread_t t;
+    if (r == 0 && ms && atoi(ms) >= 0 && shut_fd < 0) {
+        shut_fd = fd;
+        shut_ms = atoi(ms);
+        if (pthread_create(&t, NULL, shut_listener, NULL) == 0)
+            pthread_detach(t);
+    }
+    return r;
 }

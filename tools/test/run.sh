@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016,SC2317  # bash -c '...$1...' on purpose; trap-called functions
-# run.sh - the tests of tools/: stats.awk, procsample, bench.sh, plot.sh.
+# run.sh - the tests of tools/: stats.awk, procsample, bench.sh, plot.sh,
+# check-results.sh, doctor.sh, netns.sh.
 #
 #   make -C tools && tools/test/run.sh        (env O: the build directory)
 #
@@ -138,6 +139,8 @@ stats -v mode=md "$tmp/same.csv" >"$tmp/same.md" 2>&1
 check "md: runs that all agree show the value alone; spread at the median's precision" "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" \
     [ "$(tail -n 2 "$tmp/same.md" | tr '\n' ' ')" = "| 1 | 5 | | 2 | 0.500 (0.250–0.750) | " ]
 units=$(awk -v mode=units -v values=wall_s,first_max_ms,lat_p99_us,req_per_s,mb_s_recv,srv_rss_kib,srv_cpu_pct,errors -f "$tools/stats.awk" </dev/null)
+rps=$(awk -v mode=units -v values=offered_rps,achieved_rps -f "$tools/stats.awk" </dev/null)
+check "offered and achieved rates in requests/s" "$rps" [ "$rps" = "offered_rps in requests/s, achieved_rps in requests/s" ]
 check "units from column names" "$units" [ "$units" = "wall_s in s, first_max_ms in ms, lat_p99_us in µs, req_per_s in requests/s, mb_s_recv in MB/s, srv_rss_kib in KiB, srv_cpu_pct in %, errors (count)" ]
 printf '# report: rows=n values=x\nn,x\n' >"$tmp/bad.csv"
 printf '# title: none\na,b\n1,2\n' >"$tmp/bad2.csv"
@@ -194,6 +197,23 @@ else
     wait "$tp" 2>/dev/null || true
     v=$(field cpu_s "$(cat "$tmp/ps2.out")")
     check "a reaped child's CPU is counted (0.4 s)" "cpu_s=$v ($(cat "$tmp/ps2.out"))" float_between "$v" 0.25 5
+
+    # -c: context switches of every thread ever seen, read/write system calls.
+    "$tree_bin" -w -m 0 -r 200 -b 100 -H 100 -f 0 2>>"$tmp/tree.err" &
+    tp=$!
+    mypids="$mypids $tp"
+    timeout -k 5 30 "$ps_bin" -p "$tp" -i 50 -c -v >"$tmp/ps4.out" 2>"$tmp/ps4.err" &
+    sp=$!
+    mypids="$mypids $sp"
+    wait_for 5 test -s "$tmp/ps4.err" || true
+    kill -USR1 "$tp" 2>/dev/null
+    wait "$sp" || true
+    wait "$tp" 2>/dev/null || true
+    line=$(cat "$tmp/ps4.out")
+    check "-c: the 8 fields, then ctx_vol ctx_invol syscr syscw" "'$line'" \
+        bash -c '[[ $1 =~ \ wall_s=[0-9.]+\ ctx_vol=[0-9]+\ ctx_invol=[0-9]+\ syscr=[0-9]+\ syscw=[0-9]+$ ]]' _ "$line"
+    v=$(( $(field ctx_vol "$line") + $(field ctx_invol "$line") ))
+    check "-c: the tree's threads switched context (a reaped child's count kept)" "$line" [ "$v" -gt 0 ]
 
     # SIGTERM: one last sample, the line, exit 0, promptly.
     sleep 30 &
@@ -261,6 +281,7 @@ else
     check "machine header lines" "missing:$missing" [ -z "$missing" ]
     check "report line" "$(grep '^# report' "$csv")" has_line "$csv" "# report: rows=n cols=model values=wall_s,first_max_ms"
     check "command line recorded" "$(grep '^# command' "$csv")" has_re "$csv" "^# command: .*fake_timing\.sh --out .* --runs 3 --only t1$"
+    check "command relative to the repository root" "$(grep '^# command' "$csv")" has_re "$csv" "^# command: tools/test/fake_timing\.sh --out /"
     n=$(grep -vc '^#' "$csv")
     check "one row per run, all kept (9 + header)" "$n lines" [ "$n" = 10 ]
     check "ok row: keys, run, client values, {port} and {host} replaced, server fields" \
@@ -371,10 +392,280 @@ else
     fail "plot tests" "no bench results to plot"
 fi
 
+
+###########################################################################
+suite=tools/check-results
+refroot=$(cd "$tools/.." && pwd)/docs/results
+refdir=""
+for d in "$refroot"/*/; do
+    refdir=${d%/}
+    break
+done
+# edit_csv FILE 'key=value ...' COLUMN OP: apply OP ("*3", "=0") to COLUMN
+# in the runs whose key columns have those values (keys: first column of
+# that name, values: the last, as stats.awk reads them).
+edit_csv() {
+    awk -F, -v OFS=, -v keys="$2" -v col="$3" -v op="$4" '
+        /^#/ { print; next }
+        !h {
+            for (i = NF; i >= 1; i--) { first[$i] = i }
+            for (i = 1; i <= NF; i++) { lastcol[$i] = i }
+            n = split(keys, kv, " ")
+            h = 1; print; next
+        }
+        {
+            for (k = 1; k <= n; k++) {
+                split(kv[k], p, "=")
+                if ($(first[p[1]]) != p[2]) { print; next }
+            }
+            c = lastcol[col]
+            if (substr(op, 1, 1) == "*") $c = $c * substr(op, 2)
+            else $c = substr(op, 2)
+            print
+        }' "$1" >"$1.new" && mv -- "$1.new" "$1"
+}
+# fresh_copy SRC: $tmp/cr, a copy of the CSV files of SRC
+fresh_copy() {
+    rm -rf -- "$tmp/cr"
+    mkdir -p "$tmp/cr"
+    cp -- "$1"/*.csv "$tmp/cr/"
+}
+if [ -z "$refdir" ] || [ ! -f "$refdir/part1_b.csv" ]; then
+    fail "check-results" "no reference results under docs/results/"
+else
+    for prof in default full; do
+        d=$refdir
+        [ "$prof" = default ] || d=$refdir/full
+        rc=0
+        "$tools/check-results.sh" "$d" >"$tmp/cr.out" 2>&1 || rc=$?
+        # MISSING only for a table the reference has not measured yet
+        # (part3_e and part3_f until the next reference run): a line of a
+        # table the reference has is never MISSING.
+        unmeasured=$(awk '/^MISSING / { print $2 }' "$tmp/cr.out" | sort -u)
+        notref=""
+        for t in $unmeasured; do
+            if [ -f "$d/$t.csv" ]; then notref="$notref $t"; fi
+        done
+        refmissing=$(grep -c '^MISSING ' "$tmp/cr.out")
+        check "$prof profile reference: every phenomenon PASS, exit 0" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 5)" \
+            bash -c '[ "$1" = 0 ] && ! grep -qE "^FAIL" "$2" && [ -z "$3" ] && [ "$(grep -c "^PASS" "$2")" -ge 30 ] &&
+                grep -qE "^[0-9]+ phenomena: [0-9]+ reproduced \(PASS\), 0 not \(FAIL\), $4 not measured" "$2"' _ "$rc" "$tmp/cr.out" "$notref" "$refmissing"
+        if [ -n "$unmeasured" ]; then
+            printf '  (the %s reference has no %s yet: those rules are tested when it does)\n' "$prof" "${unmeasured//$'\n'/ }"
+        fi
+    done
+    # (refmissing, from here on: the default reference's unmeasured rules)
+    refmissing=$("$tools/check-results.sh" "$refdir" 2>/dev/null | grep -c '^MISSING ')
+    # The full profile is compared with full/: part3_b runs 100 to 4000 there.
+    check "a full-profile table is compared with the reference's full/" "$(grep 'part3_b .*linearly' "$tmp/cr.out")" \
+        has_re "$tmp/cr.out" 'part3_b .*N ×40 \(reference: .*N ×40\)'
+
+    # Each phenomenon broken in turn: "TABLE|line text|edit;edit..." where an
+    # edit is "keys|COLUMN|OP" for edit_csv.
+    broken=(
+        "part1_a|a round trip takes longer|size=64K|lat_p50_us|=1"
+        "part1_b|iterative total grows|n=16|wall_s|*2"
+        "part1_b|last client waits|n=16|first_max_ms|*0.5"
+        "part2_a|iterative grows as N|model=iterative n=20|wall_s|*0.5"
+        "part2_a| fork stays flat|model=fork n=20|wall_s|*2"
+        "part2_a|thread stays flat|model=thread n=20|wall_s|*2"
+        "part2_a|prefork stays flat|model=prefork n=20|wall_s|*2"
+        "part2_a|pool stays flat|model=pool n=20|wall_s|*2"
+        "part2_b|spends the most server CPU|model=fork|srv_cpu_s|*0.1"
+        "part2_b|fewest connections per second|model=fork|req_per_s|*10"
+        "part2_b|prefork and pool spend less CPU|model=pool-w4|srv_cpu_s|*10"
+        "part2_c|idle sessions cost processes|model=thread|srv_rss_kib|*1000"
+        "part3_a|select refuses clients past|case=100/select|conn_failed|=3"
+        "part3_a|poll and epoll refuse no client|case=500/epoll|conn_failed|=7"
+        "part3_a|keep their RSS|case=1000/poll|srv_rss_kib|*5"
+        "part3_a|fork's RSS at the largest N|case=1000/fork|srv_rss_kib|=2000"
+        "part3_b|response time grows|conns=1000|lat_avg_us|*0.05"
+        "part3_b|completes every connection|conns=500|conn_failed|=3"
+        "part3_c|select holds no more than|model=select|connections|=2000"
+        "part3_c|hold every connection up to|model=epoll|connections|=1500"
+        "part3_c|RSS per connection|model=fork|srv_rss_kib|=2000"
+        "part3_d|moves fewer requests|model=thread|req_per_s|*2"
+        "part3_d|more CPU per request|model=thread|srv_cpu_pct|*0.4"
+        "part3_e|every model keeps the schedule|case=epoll/50|achieved_rps|*0.9"
+        "part3_e|past the peak latency climbs|case=epoll/110|lat_p99_us|=100"
+        "part3_f|from the schedule at least 50 ms|server=paused loop=open|lat_p99_us|=20000"
+        "part3_f|stay 10x below it|server=paused loop=closed|lat_p99_us|=90000"
+        "part4_a|one-copy at or above|mode=one-copy size=64K|gbit_s|*0.5"
+        "part4_a|zero-copy is not ahead|mode=zero-copy size=1M|gbit_s|*3"
+        "part4_b|latency grows with client threads|mode=sendfile threads=8|lat_p50_us|=10"
+        "part4_b|p99 grows faster|mode=two-copy threads=8|lat_p99_us|=40"
+        "part4_b|copy mode hardly matters|mode=zero-copy threads=4|lat_p50_us|*3"
+        "part4_c|CPU per KiB falls|mode=sendfile size=1M|srv_cpu_per_kib_ns|=99999"
+        "part4_c|two-copy pays its extra copy|mode=two-copy size=64K|srv_cpu_per_kib_ns|=100"
+        "part4_d|on loopback are copied|link=loopback size=4K|srv_zc_copied_pct|=50"
+        "part4_d|gets its completion|link=loopback size=16K|srv_zc_completions|*0.5"
+        "part4_d|over veth are copied|link=veth size=1M|srv_zc_copied_pct|=10"
+    )
+    # (no reference: the figures beside each line are not what is tested here)
+    mkdir -p "$tmp/noref"
+    nbroken=0 notfailed=""
+    nskipped=0
+    for b in "${broken[@]}"; do
+        IFS='|' read -r table text keys col op <<<"$b"
+        if [ ! -f "$refdir/$table.csv" ]; then  # (not measured there yet)
+            nskipped=$((nskipped + 1))
+            continue
+        fi
+        fresh_copy "$refdir"
+        edit_csv "$tmp/cr/$table.csv" "$keys" "$col" "$op"
+        rc=0
+        CHECK_REFERENCE="$tmp/noref" "$tools/check-results.sh" "$tmp/cr" >"$tmp/cr.out" 2>&1 || rc=$?
+        if [ "$rc" = 1 ] && grep -q "^FAIL    $table .*$text" "$tmp/cr.out" &&
+            [ "$(grep -c "$text" "$tmp/cr.out")" = 1 ]; then
+            nbroken=$((nbroken + 1))
+        else
+            notfailed="$notfailed [$table: $text, rc=$rc: $(grep "$text" "$tmp/cr.out" | cut -c1-120)]"
+        fi
+    done
+    check "each phenomenon broken in turn: its line FAILs, exit 1 ($nbroken cases; $nskipped of tables the reference lacks)" "$notfailed" \
+        [ "$((nbroken + nskipped))" = "${#broken[@]}" ]
+    nrules=$("$tools/check-results.sh" "$refdir" | grep -cE '^(PASS|MISSING) ')
+    check "every phenomenon has a broken case ($nrules rules)" "${#broken[@]} cases for $nrules rules" \
+        [ "$nrules" = "${#broken[@]}" ]
+
+    fresh_copy "$refdir"
+    rm -f -- "$tmp/cr/part3_c.csv"
+    awk -F, '$0 ~ /^#/ || $0 ~ /^table,/ || $3 != "veth"' "$refdir/part4_d.csv" >"$tmp/cr/part4_d.csv"
+    rc=0
+    "$tools/check-results.sh" "$tmp/cr" >"$tmp/cr.out" 2>&1 || rc=$?
+    check "a missing table: its lines MISSING, exit 0 when nothing fails" "rc=$rc: $(grep -v '^PASS' "$tmp/cr.out" | head -n 6)" \
+        bash -c '[ "$1" = 0 ] && [ "$(grep -c "^MISSING part3_c " "$2")" = 3 ] &&
+            grep -q "^MISSING part4_d  zero-copy sends over veth" "$2" && ! grep -q "^FAIL" "$2" &&
+            grep -q "$(($3 + 4)) not measured (MISSING)" "$2"' _ "$rc" "$tmp/cr.out" "$refmissing"
+    rc=0
+    "$tools/check-results.sh" "$tmp/no-such-dir" >/dev/null 2>&1 || rc=$?
+    check "no such directory: exit 2" "rc=$rc" [ "$rc" = 2 ]
+fi
+
+###########################################################################
+suite=tools/doctor
+# path_without NAME...: a PATH like ours in which those commands are not
+# found (each directory holding one becomes a directory of links to the rest).
+path_without() {
+    local d n i=0 out="" name
+    local -a dirs=()
+    IFS=: read -r -a dirs <<<"$PATH"
+    for d in "${dirs[@]}"; do
+        [ -d "$d" ] || continue
+        n=0
+        for name in "$@"; do
+            if [ -e "$d/$name" ]; then n=1; fi
+        done
+        if [ "$n" = 1 ]; then
+            i=$((i + 1))
+            mkdir -p "$tmp/path$i"
+            ln -s -t "$tmp/path$i" "$d"/* 2>/dev/null
+            for name in "$@"; do
+                rm -f -- "$tmp/path$i/$name"
+            done
+            d=$tmp/path$i
+        fi
+        out="$out${out:+:}$d"
+    done
+    printf '%s' "$out"
+}
+rc=0
+"$tools/doctor.sh" >"$tmp/doc.out" 2>&1 || rc=$?
+check "this machine: exit 0, one ok/limited/missing line per check" "rc=$rc: $(head -c 600 "$tmp/doc.out")" \
+    bash -c '[ "$1" = 0 ] && [ "$(grep -cE "^(ok|limited|missing) +[a-z]" "$2")" -ge 13 ] &&
+        for w in compiler make kernel io_uring "ulimit -n" "ephemeral ports" namespaces matplotlib perf strace nc iperf3; do
+            grep -qE "^(ok|limited|missing) +$w " "$2" || exit 1; done' _ "$rc" "$tmp/doc.out"
+check "the compiler and make found, with the lesson that needs them" "$(grep -E ' (compiler|make) ' "$tmp/doc.out")" \
+    bash -c 'grep -qE "^ok +compiler .*\[every lesson" "$1" && grep -qE "^ok +make .*\[every lesson" "$1"' _ "$tmp/doc.out"
+mpl=missing
+for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import matplotlib' >/dev/null 2>&1; then mpl=ok; fi
+done
+check "matplotlib: $mpl, as python says" "$(grep matplotlib "$tmp/doc.out")" has_re "$tmp/doc.out" "^$mpl +matplotlib .*\[PNG plots"
+if [ -x "$bin/uring_probe" ]; then
+    urc=0
+    "$bin/uring_probe" >/dev/null 2>&1 || urc=$?
+    want=ok
+    [ "$urc" = 0 ] || want=missing
+    check "io_uring: $want, as the probe says" "$(grep io_uring "$tmp/doc.out")" has_re "$tmp/doc.out" "^$want +io_uring "
+fi
+
+nopy=$(path_without python3)
+rc=0
+PATH=$nopy PLOT_PYTHON=none "$tools/doctor.sh" >"$tmp/doc2.out" 2>&1 || rc=$?
+check "no python3 on PATH and none with matplotlib: missing, plots as text, exit 0" "rc=$rc: $(grep matplotlib "$tmp/doc2.out")" \
+    bash -c '[ "$1" = 0 ] && grep -qE "^missing +matplotlib .*no python with matplotlib.*text charts" "$2"' _ "$rc" "$tmp/doc2.out"
+PATH=$nopy "$tools/doctor.sh" >"$tmp/doc3.out" 2>&1 || true
+want=missing
+if /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1; then want=ok; fi
+check "no python3 on PATH: said, and /usr/bin/python3 asked ($want)" "$(grep matplotlib "$tmp/doc3.out")" \
+    has_re "$tmp/doc3.out" "^$want +matplotlib .*python3: not found"
+
+nocc=$(path_without cc gcc clang c99 c89)
+rc=0
+env -u CC PATH="$nocc" "$tools/doctor.sh" >"$tmp/doc4.out" 2>&1 || rc=$?
+check "no compiler: missing, exit 1" "rc=$rc: $(grep -E 'compiler|doctor:' "$tmp/doc4.out")" \
+    bash -c '[ "$1" = 1 ] && grep -qE "^missing +compiler " "$2"' _ "$rc" "$tmp/doc4.out"
+
+###########################################################################
+suite=tools/netns
+check "-h documents NETNS_PREFIX" "$("$tools/netns.sh" -h | grep -c NETNS_PREFIX) mentions" \
+    bash -c '"$1" -h | grep -q "NETNS_PREFIX=" && "$1" -h | grep -q "did not create"' _ "$tools/netns.sh"
+if ns_why=$(NETNS_PREFIX="tt$$" "$tools/netns.sh" check 2>&1); then
+    # Our own prefix; every namespace made here is deleted on the way out.
+    nsp="tt$$"
+    ns_cleanup() {
+        local ns
+        for ns in "$nsp-srv" "$nsp-cli"; do
+            ip netns del "$ns" 2>/dev/null || true
+        done
+        rm -f -- "/run/netns-sh/$nsp"
+    }
+    ns_exists() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -qxF -- "$1"; }
+    only() { ns_exists "$nsp-$1" && ! ns_exists "$nsp-$2"; }
+    trap 'ns_cleanup; cleanup' EXIT
+    netns() { NETNS_PREFIX=$nsp "$tools/netns.sh" "$@"; }
+
+    rc=0
+    netns up >"$tmp/ns.out" 2>&1 || rc=$?
+    check "up: both namespaces, the server's address on its veth end" "rc=$rc: $(cat "$tmp/ns.out")" \
+        bash -c '[ "$1" = 0 ] && ip netns list | grep -q "^$2-srv" && ip netns list | grep -q "^$2-cli" &&
+            [ "$(NETNS_PREFIX=$2 "$3" run srv ip -4 -o addr show dev veth-srv | awk "{ print \$4 }")" = "$(NETNS_PREFIX=$2 "$3" addr srv)/24" ]' \
+        _ "$rc" "$nsp" "$tools/netns.sh"
+    rc=0
+    netns up >"$tmp/ns.out" 2>&1 || rc=$?
+    check "up again replaces its own namespaces" "rc=$rc: $(cat "$tmp/ns.out")" [ "$rc" = 0 ]
+    rc=0
+    netns down >"$tmp/ns.out" 2>&1 || rc=$?
+    check "down removes what up created" "rc=$rc: $(ip netns list | grep "^$nsp-")" \
+        bash -c '[ "$1" = 0 ] && ! ip netns list | grep -q "^$2-" && [ ! -e "/run/netns-sh/$2" ]' _ "$rc" "$nsp"
+
+    # A namespace of that name made by someone else is left alone.
+    ip netns add "$nsp-srv"
+    rc=0
+    netns up >"$tmp/ns.out" 2>&1 || rc=$?
+    check "up refuses a namespace it did not create, and leaves it" "rc=$rc: $(cat "$tmp/ns.out")" \
+        bash -c '[ "$1" != 0 ] && grep -q "did not create" "$2"' _ "$rc" "$tmp/ns.out"
+    check "... and creates nothing" "$(ip netns list | grep "^$nsp-")" only srv cli
+    netns down >"$tmp/ns.out" 2>&1 || true
+    check "down leaves a namespace it did not create" "$(ip netns list | grep "^$nsp-")" ns_exists "$nsp-srv"
+    ip netns del "$nsp-srv"
+
+    # Made by up, then deleted and made again by someone else: not ours.
+    netns up >/dev/null 2>&1 || true
+    ip netns del "$nsp-cli"
+    ip netns add "$nsp-cli"
+    netns down >"$tmp/ns.out" 2>&1 || true
+    check "down tells a namespace made again under its name from its own" "$(ip netns list | grep "^$nsp-"): $(cat "$tmp/ns.out")" \
+        only cli srv
+    ns_cleanup
+else
+    na "netns up/down" "$ns_why"
+fi
 ###########################################################################
 suite=tools/lint
 if command -v shellcheck >/dev/null 2>&1; then
-    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh test/*.sh 2>&1) && rc=0 || rc=$?
+    out=$(cd "$tools" && shellcheck -x bench.sh machine.sh plot.sh check-results.sh doctor.sh netns.sh test/*.sh 2>&1) && rc=0 || rc=$?
     check "shellcheck clean" "$(printf '%s' "$out" | head -n 5)" [ "$rc" = 0 ]
 else
     na "shellcheck clean" "shellcheck not installed"
