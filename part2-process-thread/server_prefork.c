@@ -118,11 +118,13 @@ static int start_child(int listen_fd, const struct server_opts *o)
     if (pid == 0)
         child_main(&board->slot[i], listen_fd, o);
     if (pid < 0) {
+        int err = errno;           /* for die() at start-up */
         log_ratelimited(&last_warning, "%s: fork: %s: going on with the children there are",
-                        o->name, strerror(errno));
+                        o->name, strerror(err));
         atomic_fetch_sub(&board->alive, 1);
         atomic_store(&board->slot[i].state, SLOT_FREE);
         fork_failed++;
+        errno = err;
         return -1;
     }
     pids[i] = pid;
@@ -243,8 +245,12 @@ int main(int argc, char **argv)
     print_banner(o.name, listen_fd);   /* flushed: the children inherit no output */
 
     for (int i = 0; i < min_children; i++)
-        if (start_child(listen_fd, &o) != 0)
-            die("fork");           /* start-up: exit */
+        if (start_child(listen_fd, &o) != 0) {
+            int err = errno;       /* start-up: exit, leaving no child behind */
+            stop_children();
+            errno = err;
+            die("fork");
+        }
     int step = 1;
     while (!stop_requested) {
         sleep_ms(TICK_MS);
