@@ -33,6 +33,7 @@ enum {
     OPT_MODE      = 1 << 3,   /* --mode M (part 4)             */
     OPT_STACK     = 1 << 4,   /* --stack-kib K (thread stacks) */
     OPT_QUEUE     = 1 << 5,   /* --queue N (pool queue length) */
+    OPT_GROW      = 1 << 6,   /* --max-workers, --idle-retire  */
 };
 
 struct server_opts {
@@ -49,6 +50,8 @@ struct server_opts {
     const char *mode;        /* --mode                                   */
     int stack_kib;           /* --stack-kib, 0 = the system default      */
     int queue_len;           /* --queue                                  */
+    int max_workers;         /* --max-workers, >= -w; = -w: fixed pool   */
+    int idle_retire;         /* --idle-retire seconds (growing pools)    */
     unsigned accepts;        /* which OPT_* flags this server takes     */
     const char *help_extra;  /* extra usage text, or NULL               */
 };
@@ -56,6 +59,8 @@ struct server_opts {
 #define DEFAULT_PORT          9000
 #define DEFAULT_IDLE_TIMEOUT  60
 #define DEFAULT_BACKLOG       1024
+#define DEFAULT_MAX_WORKERS   256   /* as Apache's MaxRequestWorkers */
+#define DEFAULT_IDLE_RETIRE   5
 
 /* Fill defaults, parse argv; -h prints usage and exits 0, a bad flag
  * prints usage and exits 2. */

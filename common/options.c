@@ -34,7 +34,8 @@ static void usage(const struct server_opts *o, FILE *f)
         o->name, DEFAULT_PORT, FD_RESERVE, default_max_conns(),
         DEFAULT_IDLE_TIMEOUT, DEFAULT_BACKLOG);
     if (o->accepts & OPT_WORKERS)
-        fprintf(f, "  -w N               number of workers (default %d)\n", o->workers);
+        fprintf(f, "  -w N               %s (default %d)\n", o->accepts & OPT_GROW ?
+                "workers at start, and the fewest kept" : "number of workers", o->workers);
     if (o->accepts & OPT_EDGE)
         fprintf(f, "  -e                 edge-triggered notifications\n");
     if (o->accepts & OPT_REUSEPORT)
@@ -46,6 +47,11 @@ static void usage(const struct server_opts *o, FILE *f)
     if (o->accepts & OPT_QUEUE)
         fprintf(f, "  --queue N          pending-connection queue length (default %d)\n",
                 o->queue_len);
+    if (o->accepts & OPT_GROW)
+        fprintf(f, "  --max-workers M    grow to at most M workers while all are busy (default %d,\n"
+                   "                     at most --max-conns; M = -w: a fixed pool)\n"
+                   "  --idle-retire S    a worker idle for S seconds ends, down to -w (default %d)\n",
+                DEFAULT_MAX_WORKERS, DEFAULT_IDLE_RETIRE);
     if (o->help_extra)
         fprintf(f, "%s", o->help_extra);
     fprintf(f, "  -h                 this help\n");
@@ -69,7 +75,7 @@ static int parse_int(const struct server_opts *o, const char *s, int min, int ma
 }
 
 enum { LONG_MAX_CONNS = 1000, LONG_IDLE, LONG_BACKLOG, LONG_REUSEPORT,
-       LONG_MODE, LONG_STACK, LONG_QUEUE };
+       LONG_MODE, LONG_STACK, LONG_QUEUE, LONG_MAX_WORKERS, LONG_IDLE_RETIRE };
 
 static void require(const struct server_opts *o, unsigned flag, const char *name)
 {
@@ -89,6 +95,8 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
         {"mode",         required_argument, 0, LONG_MODE},
         {"stack-kib",    required_argument, 0, LONG_STACK},
         {"queue",        required_argument, 0, LONG_QUEUE},
+        {"max-workers",  required_argument, 0, LONG_MAX_WORKERS},
+        {"idle-retire",  required_argument, 0, LONG_IDLE_RETIRE},
         {"help",         no_argument,       0, 'h'},
         {0, 0, 0, 0},
     };
@@ -97,6 +105,8 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
     o->max_conns = default_max_conns();
     o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
     o->backlog = DEFAULT_BACKLOG;
+    o->max_workers = 0;            /* not given: see the end */
+    o->idle_retire = DEFAULT_IDLE_RETIRE;
 
     opterr = 0;
     int c;
@@ -119,6 +129,10 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
                              o->stack_kib = parse_int(o, optarg, 16, 1 << 20); break;
         case LONG_QUEUE:     require(o, OPT_QUEUE, "--queue");
                              o->queue_len = parse_int(o, optarg, 1, 1 << 20); break;
+        case LONG_MAX_WORKERS: require(o, OPT_GROW, "--max-workers");
+                             o->max_workers = parse_int(o, optarg, 1, 1 << 16); break;
+        case LONG_IDLE_RETIRE: require(o, OPT_GROW, "--idle-retire");
+                             o->idle_retire = parse_int(o, optarg, 1, 86400); break;
         case ':':            bad_usage(o, "missing argument for", argv[optind - 1]);
                              break;
         default:             bad_usage(o, "unknown option", argv[optind - 1]);
@@ -126,6 +140,10 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
     }
     if (optind < argc)
         bad_usage(o, "unexpected argument", argv[optind]);
+    if (o->max_workers == 0)       /* -w above the default ceiling raises it */
+        o->max_workers = o->workers > DEFAULT_MAX_WORKERS ? o->workers : DEFAULT_MAX_WORKERS;
+    if ((o->accepts & OPT_GROW) && o->max_workers < o->workers)
+        bad_usage(o, "--max-workers is below -w", NULL);
 }
 
 void die(const char *what)

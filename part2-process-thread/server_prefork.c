@@ -1,5 +1,6 @@
 /*
- * part2-process-thread/server_prefork.c - N children made in advance.
+ * part2-process-thread/server_prefork.c - children made in advance, and
+ * more of them while all are busy.
  *
  * Lesson 2, the fork server without a fork per client: the parent makes
  * the listening socket, then forks -w children up front. Each child runs
@@ -9,15 +10,14 @@
  * accept() on it; the kernel gives each new connection to one of them.
  * The fork is paid once per child, not once per client.
  *
- * The parent serves nobody: it keeps -w children alive. When one dies
- * (a crash, a kill), SIGCHLD reaps it and the parent forks a replacement,
- * at a bounded rate, so that a child that dies at start-up cannot turn the
- * parent into a fork loop.
- *
- * The cost: at most -w clients are served at once. Client -w+1 is not
- * refused; it waits, connected, in the kernel's listen queue until a child
- * is free (the idle timeout bounds how long a silent client holds one).
- * --max-conns lowers -w if it is smaller.
+ * A fixed set of -w children serves at most -w clients, and -w silent
+ * clients deny service to everyone. So the pool grows, as Apache's prefork
+ * does. The parent serves nobody: every 50 ms it reaps the children that
+ * have exited, replaces any that died while fewer than -w remain, and
+ * reads a scoreboard where each child marks itself busy or idle; while all
+ * are busy it forks more, up to --max-workers. A child idle for
+ * --idle-retire seconds exits, as long as -w remain. --max-workers equal
+ * to -w is the classic fixed pool.
  *
  * Thundering herd: a blocking accept() on Linux wakes ONE waiting process
  * per connection (exclusive wait, since 2.6). poll() or select() on the
@@ -33,174 +33,241 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define RESTARTS_PER_SECOND 10     /* at most, over all children */
-#define ACCEPT_WAKEUP_MS    500    /* a blocked accept() rechecks the stop flag */
+#define TICK_MS             50     /* the parent's round: reap, replace, grow */
+#define MAX_FORKS_PER_TICK  16     /* growth doubles per busy tick, up to this */
+#define RESTARTS_PER_SECOND 10     /* replacements for children that died */
+#define ACCEPT_WAKEUP_MS    500    /* a blocked accept() rechecks the flags */
 
-struct child {
-    volatile pid_t pid;            /* 0: dead, to be replaced (by the handler) */
+enum { SLOT_FREE, SLOT_IDLE, SLOT_BUSY, SLOT_RETIRED };
+
+/* The scoreboard lives in memory that fork() SHARES instead of copying
+ * (MAP_SHARED): a child writes its own slot, the parent reads them all.
+ * Atomics, because two processes use it at the same time. */
+struct scoreboard {
+    atomic_int alive;              /* children forked and not retired */
+    struct slot {
+        atomic_int state;          /* SLOT_* */
+        atomic_ulong served;       /* clients served from this slot */
+    } slot[];
 };
 
-static struct child *children;     /* parent only */
-static int workers;
-/* One counter per slot, in memory that fork() SHARES instead of copying
- * (MAP_SHARED): each child adds its clients, the parent reads the sum. */
-static unsigned long *served_by_slot;
+static struct scoreboard *board;
+static pid_t *pids;                /* the parent's: the child in each slot, or 0 */
+static int min_children, max_children;
+static unsigned long forked, retired, restarts, fork_failed;
 
-static void on_sigchld(int sig)
+/* ---- the child ----------------------------------------------------------- */
+
+/* Leave, if the pool keeps -w children without this one. A compare-and-
+ * swap on the shared count, so that two children idle at the same instant
+ * cannot both take the last place above -w. */
+static int retire(struct slot *me)
 {
-    (void)sig;
-    int saved = errno;
-    pid_t pid;
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-        for (int i = 0; i < workers; i++)
-            if (children[i].pid == pid)
-                children[i].pid = 0;     /* main() forks a replacement */
-    errno = saved;
+    int n = atomic_load(&board->alive);
+    while (n > min_children)
+        if (atomic_compare_exchange_weak(&board->alive, &n, n - 1)) {
+            atomic_store(&me->state, SLOT_RETIRED);
+            return 1;
+        }
+    return 0;
 }
 
-static void block_sigchld(int how)
+/* Lesson 1's loop on a shared listening socket, reporting on the
+ * scoreboard. Only an idle child retires: it holds no client. */
+static void child_main(struct slot *me, int listen_fd, const struct server_opts *o)
 {
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGCHLD);
-    sigprocmask(how, &s, NULL);
-}
-
-/* The child: lesson 1's loop on a shared listening socket. */
-static void child_main(int slot, int listen_fd, const struct server_opts *o)
-{
-    signal(SIGCHLD, SIG_DFL);
-    block_sigchld(SIG_UNBLOCK);
+    double idle_since = now_sec();
     while (!stop_requested) {
         struct sockaddr_storage peer;
         /* Blocks (at most ACCEPT_WAKEUP_MS, see main) until the kernel
          * hands THIS child a connection. */
         int fd = accept_or_back_off(listen_fd, &peer, NULL);
-        if (fd < 0)
+        if (fd < 0) {
+            if (now_sec() - idle_since >= o->idle_retire && retire(me))
+                break;
             continue;
+        }
+        atomic_store(&me->state, SLOT_BUSY);
         struct conn_stats c;
         conn_stats_start(&c, &peer);
         const char *why = echo_session(fd, o, &c);
         log_conn(o, fd, &c, why);
         close(fd);
-        served_by_slot[slot]++;
+        atomic_fetch_add(&me->served, 1);
+        atomic_store(&me->state, SLOT_IDLE);
+        idle_since = now_sec();
     }
     _exit(0);
 }
 
-static int start_child(int slot, int listen_fd, const struct server_opts *o)
+/* ---- the parent ---------------------------------------------------------- */
+
+/* Fork a child into a free slot. After start-up a failed fork (EAGAIN:
+ * the process limit) is not fatal: the server goes on with what it has. */
+static int start_child(int listen_fd, const struct server_opts *o)
 {
-    block_sigchld(SIG_BLOCK);      /* in the table before its SIGCHLD */
+    static double last_warning;
+    int i = 0;
+    while (i < max_children && atomic_load(&board->slot[i].state) != SLOT_FREE)
+        i++;
+    if (i == max_children)
+        return -1;
+    atomic_store(&board->slot[i].state, SLOT_IDLE);
+    atomic_fetch_add(&board->alive, 1);
     pid_t pid = fork();
     if (pid == 0)
-        child_main(slot, listen_fd, o);
-    if (pid > 0)
-        children[slot].pid = pid;
-    block_sigchld(SIG_UNBLOCK);
-    return pid > 0 ? 0 : -1;
+        child_main(&board->slot[i], listen_fd, o);
+    if (pid < 0) {
+        int err = errno;           /* for die() at start-up */
+        log_ratelimited(&last_warning, "%s: fork: %s: going on with the children there are",
+                        o->name, strerror(err));
+        atomic_fetch_sub(&board->alive, 1);
+        atomic_store(&board->slot[i].state, SLOT_FREE);
+        fork_failed++;
+        errno = err;
+        return -1;
+    }
+    pids[i] = pid;
+    forked++;
+    return 0;
 }
 
-/* Replace dead children, at most RESTARTS_PER_SECOND in any second. */
-static void replace_dead_children(int listen_fd, const struct server_opts *o,
-                                  unsigned long *restarts)
+/* Reap every child that has exited (the parent's round does it, as
+ * Apache's does: no SIGCHLD handler) and free its slot. A retired child
+ * has left `alive` already; one that died (a crash, a kill) leaves it
+ * now. Returns how many children are still running. */
+static int reap_children(void)
 {
-    static double window_start;
+    pid_t pid;
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+        for (int i = 0; i < max_children; i++)
+            if (pids[i] == pid) {
+                if (atomic_load(&board->slot[i].state) == SLOT_RETIRED)
+                    retired++;
+                else
+                    atomic_fetch_sub(&board->alive, 1);
+                atomic_store(&board->slot[i].state, SLOT_FREE);
+                pids[i] = 0;
+            }
+    int running = 0;
+    for (int i = 0; i < max_children; i++)
+        running += pids[i] != 0;
+    return running;
+}
+
+/* Back to -w after deaths, at most RESTARTS_PER_SECOND in any second: a
+ * child that dies at start-up must not turn the parent into a fork loop. */
+static void replace_dead(int listen_fd, const struct server_opts *o)
+{
+    static double window_start, last_warning;
     static int in_window;
-    static double last_warning;
-    for (int i = 0; i < workers; i++) {
-        if (children[i].pid != 0)
-            continue;
-        double now = now_sec();
-        if (now - window_start >= 1.0) {
-            window_start = now;
-            in_window = 0;
-        }
-        if (in_window >= RESTARTS_PER_SECOND) {
+    if (now_sec() - window_start >= 1.0) {
+        window_start = now_sec();
+        in_window = 0;
+    }
+    while (atomic_load(&board->alive) < min_children) {
+        if (in_window++ >= RESTARTS_PER_SECOND) {
             log_ratelimited(&last_warning, "children keep dying: restarts throttled");
             return;
         }
-        in_window++;
-        if (start_child(i, listen_fd, o) == 0)
-            (*restarts)++;
+        if (start_child(listen_fd, o) != 0)
+            return;
+        restarts++;
     }
 }
 
-/* SIGTERM every child, let the handler reap them (up to 1.5 s), then
- * SIGKILL and reap the rest. Returns how many had to be killed. */
+/* All children busy: the next client would wait in the listen queue. Fork
+ * `*step` more and double it for the next tick, so a burst is met within a
+ * few ticks while one busy moment costs one fork; an idle child resets it. */
+static void grow_if_all_busy(int listen_fd, const struct server_opts *o, int *step)
+{
+    int live = 0, busy = 0;
+    for (int i = 0; i < max_children; i++) {
+        int state = atomic_load(&board->slot[i].state);
+        live += state != SLOT_FREE;
+        busy += state == SLOT_BUSY;
+    }
+    if (busy < live) {
+        *step = 1;
+        return;
+    }
+    for (int n = 0; n < *step && live + n < max_children; n++)
+        if (start_child(listen_fd, o) != 0)
+            break;
+    *step = *step * 2 > MAX_FORKS_PER_TICK ? MAX_FORKS_PER_TICK : *step * 2;
+}
+
+/* SIGTERM every child, reap them as they exit (up to 1.5 s), then SIGKILL
+ * and reap the rest. Returns how many had to be killed. */
 static int stop_children(void)
 {
-    block_sigchld(SIG_BLOCK);
-    for (int i = 0; i < workers; i++)
-        if (children[i].pid > 0)
-            kill(children[i].pid, SIGTERM);
-    block_sigchld(SIG_UNBLOCK);
+    for (int i = 0; i < max_children; i++)
+        if (pids[i] != 0)
+            kill(pids[i], SIGTERM);
     double deadline = now_sec() + 1.5;
-    for (;;) {
-        int alive = 0;
-        for (int i = 0; i < workers; i++)
-            alive += children[i].pid > 0;
-        if (alive == 0 || now_sec() >= deadline)
-            break;
+    while (reap_children() > 0 && now_sec() < deadline)
         sleep_ms(10);
-    }
     int killed = 0;
-    block_sigchld(SIG_BLOCK);
-    for (int i = 0; i < workers; i++)
-        if (children[i].pid > 0) {
-            kill(children[i].pid, SIGKILL);
-            waitpid(children[i].pid, NULL, 0);
-            children[i].pid = 0;
+    for (int i = 0; i < max_children; i++)
+        if (pids[i] != 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+            pids[i] = 0;
             killed++;
         }
-    block_sigchld(SIG_UNBLOCK);
     return killed;
 }
 
 int main(int argc, char **argv)
 {
-    struct server_opts o = {.name = "prefork", .accepts = OPT_WORKERS, .workers = 4,
-                            .help_extra = "  (at most -w clients at once; the others "
+    struct server_opts o = {.name = "prefork", .accepts = OPT_WORKERS | OPT_GROW,
+                            .workers = 4,
+                            .help_extra = "  (with --max-workers children busy, clients "
                                           "wait in the listen queue)\n"};
     server_opts_parse(&o, argc, argv);
     install_signal_handlers();
-    workers = o.workers < o.max_conns ? o.workers : o.max_conns;
-    children = calloc((size_t)workers, sizeof *children);
-    served_by_slot = mmap(NULL, (size_t)workers * sizeof *served_by_slot,
-                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (!children || served_by_slot == MAP_FAILED)
-        die("allocating the child table");
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigchld;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_NOCLDSTOP;
-    if (sigaction(SIGCHLD, &sa, NULL) != 0)
-        die("sigaction SIGCHLD");
+    /* A child holds one client: more children than --max-conns is no use. */
+    max_children = o.max_workers < o.max_conns ? o.max_workers : o.max_conns;
+    min_children = o.workers < max_children ? o.workers : max_children;
+    pids = calloc((size_t)max_children, sizeof *pids);
+    board = mmap(NULL, sizeof *board + (size_t)max_children * sizeof board->slot[0],
+                 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!pids || board == MAP_FAILED)
+        die("allocating the scoreboard");
     int listen_fd = listen_socket(&o, 0);
     /* A receive timeout also bounds a blocking accept(): the children wake
      * every ACCEPT_WAKEUP_MS to see a stop request that came just before
-     * they blocked. (The listening socket stays blocking: one waiter is
-     * woken per connection.) */
+     * they blocked, and how long they have been idle. (The listening socket
+     * stays blocking: one waiter is woken per connection.) */
     struct timeval tv = {0, ACCEPT_WAKEUP_MS * 1000};
     if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
         die("setsockopt SO_RCVTIMEO");
     print_banner(o.name, listen_fd);   /* flushed: the children inherit no output */
 
-    for (int i = 0; i < workers; i++)
-        if (start_child(i, listen_fd, &o) != 0)
+    for (int i = 0; i < min_children; i++)
+        if (start_child(listen_fd, &o) != 0) {
+            int err = errno;       /* start-up: exit, leaving no child behind */
+            stop_children();
+            errno = err;
             die("fork");
-    unsigned long restarts = 0;
+        }
+    int step = 1;
     while (!stop_requested) {
-        sleep_ms(50);
-        if (!stop_requested)       /* a slot left empty by the throttle is */
-            replace_dead_children(listen_fd, &o, &restarts);   /* retried */
+        sleep_ms(TICK_MS);
+        reap_children();
+        if (stop_requested)
+            break;
+        replace_dead(listen_fd, &o);
+        grow_if_all_busy(listen_fd, &o, &step);
     }
 
     close(listen_fd);
     int killed = stop_children();
     unsigned long served = 0;
-    for (int i = 0; i < workers; i++)
-        served += served_by_slot[i];
-    printf("%s: stopped: connections=%lu workers=%d restarts=%lu killed=%d\n",
-           o.name, served, workers, restarts, killed);
+    for (int i = 0; i < max_children; i++)
+        served += atomic_load(&board->slot[i].served);
+    printf("%s: stopped: connections=%lu workers=%d max_workers=%d forked=%lu retired=%lu "
+           "restarts=%lu fork_failed=%lu killed=%d\n", o.name, served, min_children,
+           max_children, forked, retired, restarts, fork_failed, killed);
     return 0;
 }

@@ -16,6 +16,11 @@
 #   (c) part2_c: N idle sessions held open: memory, threads and processes
 #       of the whole server tree while they are all connected.
 #
+#   Prefork and pool run as the classic fixed pool in all three tables
+#   (--max-workers equal to -w): -w N, one worker per client, in (a) and
+#   (c), and 4 workers in (b). Their default, a pool that grows from -w up
+#   to --max-workers, is the lesson's "Pools that grow" section.
+#
 #   ./timing.sh [--runs N] [--profile default|full] [--only part2_a|part2_b|part2_c]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,7 +60,7 @@ est_s=$(( runs * ( (sum_n + 4 * ${#ns[@]}) * session_ms / 1000
 echo "timing.sh: $BENCH_PROFILE profile, $runs runs per cell: about $((est_s / 60))m$((est_s % 60))s"
 
 # ---- (a) N clients each holding a session ----------------------------------
-bench_table part2_a "Part 2 (a): N clients arriving together, each holding a session of ${session_requests} requests, ${think_ms} ms apart: total wall time (s)" \
+bench_table part2_a "Part 2 (a): N clients arriving together, each holding a session of ${session_requests} requests, ${think_ms} ms apart: total wall time (s); prefork and pool fixed at N workers" \
     --rows n --cols model --values wall_s \
     --cells $(( 5 * ${#ns[@]} )) --timeout $(( ${ns[-1]} * (session_ms / 1000 + 2) + 60 ))
 for n in "${ns[@]}"; do
@@ -63,12 +68,13 @@ for n in "${ns[@]}"; do
     wait_ms=$(( n * (session_ms + 1000) + 10000 ))
     client=("$here/client" -p '{port}' -c "$n" -n "$session_requests" -s 64
             --think "$think_ms" --timeout "$wait_ms" --csv)
-    # Prefork and pool serve -w clients at a time: give them one per client,
-    # and the pool a queue that holds a whole burst of arrivals (with the
-    # default 64 slots, 100 clients arriving at once overflow it before the
-    # workers have taken them, and the newest are turned away).
-    prefork=("$here/server_prefork" -p 0 --idle-timeout 0 -w "$n")
-    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n" --queue "$n")
+    # Prefork and pool as fixed pools (--max-workers = -w) serve -w clients
+    # at a time: give them one per client, and the pool a queue that holds
+    # a whole burst of arrivals (with the default 64 slots, 100 clients
+    # arriving at once overflow it before the workers have taken them, and
+    # the newest are turned away).
+    prefork=("$here/server_prefork" -p 0 --idle-timeout 0 -w "$n" --max-workers "$n")
+    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n" --max-workers "$n" --queue "$n")
     bench_cell "model=iterative n=$n" iterative client
     bench_cell "model=fork n=$n" fork client
     bench_cell "model=thread n=$n" thread client
@@ -80,10 +86,11 @@ bench_report
 # ---- (b) the cost of a connection -----------------------------------------
 # 10,000 short connections per cell: enough CPU time to be well above the
 # sampler's 10 ms resolution; srv_cpu_s / 10 = CPU seconds per 1,000.
-# Prefork and pool keep 4 workers: the pool's point is a fixed, small set.
-prefork4=("$here/server_prefork" -p 0 --idle-timeout 0 -w 4)
-pool4=("$here/server_pool" -p 0 --idle-timeout 0 -w 4)
-bench_table part2_b "Part 2 (b): 10,000 short connections (connect, 64 B, close) from C client threads" \
+# Prefork and pool keep 4 workers (--max-workers 4: fixed, never grown):
+# the pool's point is a fixed, small set.
+prefork4=("$here/server_prefork" -p 0 --idle-timeout 0 -w 4 --max-workers 4)
+pool4=("$here/server_pool" -p 0 --idle-timeout 0 -w 4 --max-workers 4)
+bench_table part2_b "Part 2 (b): 10,000 short connections (connect, 64 B, close) from C client threads; prefork and pool fixed at 4 workers" \
     --rows model --cols c --values req_per_s,srv_cpu_s,srv_rss_kib,srv_threads,srv_children \
     --cells $(( 5 * ${#conc[@]} )) --timeout 120
 for c in "${conc[@]}"; do
@@ -99,13 +106,13 @@ bench_report
 # ---- (c) N idle sessions held open ----------------------------------------
 # Each client: one request, idle_ms of silence, one more request. While all
 # N are silent, the server holds N sessions and the sampler sees its peak.
-bench_table part2_c "Part 2 (c): N sessions held open and idle: the whole server tree" \
+bench_table part2_c "Part 2 (c): N sessions held open and idle: the whole server tree; prefork and pool fixed at N workers" \
     --rows model --cols n --values srv_rss_kib,srv_threads,srv_children,srv_cpu_s \
     --cells $(( 5 * ${#idle_ns[@]} )) --timeout $(( idle_ms / 1000 + 120 ))
 for n in "${idle_ns[@]}"; do
     client=("$here/client" -p '{port}' -c "$n" -n 2 -s 64 --think "$idle_ms" --csv)
-    prefork=("$here/server_prefork" -p 0 --idle-timeout 0 -w "$n")
-    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n" --queue "$n")
+    prefork=("$here/server_prefork" -p 0 --idle-timeout 0 -w "$n" --max-workers "$n")
+    pool=("$here/server_pool" -p 0 --idle-timeout 0 -w "$n" --max-workers "$n" --queue "$n")
     bench_cell "model=fork n=$n" fork client
     bench_cell "model=thread n=$n" thread client
     bench_cell "model=thread-stack64k n=$n" thread_64k client

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Part 2's own checks, beyond the conformance suite: the servers really
 # serve clients at the same time, reap every child, end every thread,
-# behave as documented at their cap, and the prefork parent replaces a
-# child that dies. Clients: tests/part2_probe.c.
+# behave as documented at their cap, the prefork parent replaces a child
+# that dies, and the pools grow while all their workers are busy and
+# shrink back to -w when idle. Clients: tests/part2_probe.c.
 set -u
 . "$(dirname "$0")/lib.sh"
 help_if_asked "$@"
@@ -94,6 +95,74 @@ prefork_replaces() {
     done
 }
 
+# ---- growing pools: more workers while all are busy, back to -w when idle
+# A worker is a child process (prefork) or a thread (pool). The servers
+# run with -w 2 --idle-retire 1. The pool's baseline is its thread count
+# after a first client: the main thread, the 2 workers, and any thread a
+# sanitizer starts lazily.
+workers_prefork() { child_count "$SRV_PID"; }
+workers_pool()    { thread_count "$SRV_PID"; }
+worker_ids() {
+    if [[ $1 == prefork ]]; then cat "/proc/$SRV_PID/task/"*/children; else ls "/proc/$SRV_PID/task"; fi |
+        tr -s ' \n' ' '
+}
+workers_at_least() { [[ "$("$1")" -ge "$2" ]]; }
+workers_are()      { [[ "$("$1")" -eq "$2" ]]; }
+
+grows_and_shrinks() {
+    local count=workers_$1 base=2 out held peak ids rc=0
+    p2 churn 1 >/dev/null || return 1
+    sleep 0.3
+    [[ $1 == pool ]] && base=$(thread_count "$SRV_PID")
+    wait_until 3 workers_are "$count" "$base" ||
+        { echo "at start: $("$count") workers, expected $base"; return 1; }
+    # The proof from the clients' side: 12 served while all 12 are connected.
+    p2 overlap 12 >/dev/null || { p2 overlap 12; return 1; }
+    # 12 sessions of 2 s held at once: the workers are counted while busy.
+    out=$(mktemp)
+    "$P2/client" -p "$SRV_PORT" -c 12 -n 2 --think 2000 --timeout 10000 >"$out" 2>&1 &
+    held=$!
+    wait_until 3 workers_at_least "$count" $((base + 10)) ||
+        { echo "$("$count") workers while 12 sessions are held ($base at start)"; rc=1; }
+    peak=$("$count")
+    wait "$held" || { echo "the sessions failed: $(grep '^client:' "$out")"; rc=1; }
+    rm -f "$out"
+    [[ $rc == 0 ]] || return 1
+    # Idle for --idle-retire (1 s): back to -w, every child reaped.
+    wait_until 8 workers_are "$count" "$base" ||
+        { echo "$("$count") workers 8 s after the sessions ended (peak $peak), expected $base"; return 1; }
+    # ... and stays there with the same workers: none retires below -w (to
+    # be replaced), a second retire time later.
+    ids=$(worker_ids "$1")
+    sleep 1.6
+    [[ "$(worker_ids "$1")" == "$ids" ]] ||
+        { echo "workers changed while idle at -w: $ids, then $(worker_ids "$1")"; return 1; }
+    [[ "$(zombie_count "$SRV_PID")" -eq 0 ]] || { echo "$(zombie_count "$SRV_PID") zombies"; return 1; }
+}
+
+# With default flags (-w 4): 10 clients at once, and 200 connections in
+# lockstep (each one's request k before any request k+1), all served.
+overlap_10() { p2 overlap 10 >/dev/null || { p2 overlap 10; return 1; }; }
+lockstep_200() { local out; out=$(p2 lockstep 200 10 1K) || { echo "$out"; return 1; }; }
+
+# Under a 400 MiB address-space limit the pool runs out of 8 MiB thread
+# stacks after a few tens of workers: pthread_create fails, the server
+# goes on with the workers it has, and the queued clients are served
+# later, none lost.
+pool_create_failure() {
+    local out rc=0
+    start_server prlimit --as=$((400 * 1024 * 1024)) "$P2/server_pool" -w 2 -p 0 \
+        2>/dev/null || { echo "the server cannot start under a 400 MiB address-space limit (a sanitizer build?)"; return 3; }
+    out=$("$P2/client" -p "$SRV_PORT" -c 80 -n 2 --think 500 --timeout 10000 2>&1) ||
+        { echo "$(grep '^client:' <<<"$out")"; rc=1; }
+    stop_server 2
+    [[ "$SRV_STATUS" == 0 ]] || { echo "exit status $SRV_STATUS after SIGTERM"; rc=1; }
+    grep -q "create_failed=[1-9]" "$SRV_OUT" ||
+        { echo "no pthread_create failed: $(tail -1 "$SRV_OUT")"; rc=1; }
+    cleanup_server_files
+    return $rc
+}
+
 # ---- SIGTERM leaves no child behind ---------------------------------------
 # Clients hold sessions; the server is stopped under them; every process
 # of its tree must be gone.
@@ -152,10 +221,20 @@ check "fork cap: --max-conns 3, 2 more clients closed at once" \
     with_server "$P2/server_fork" --max-conns 3 -- cap_check 3 0 2
 check "thread cap: --max-conns 3, 2 more clients closed at once" \
     with_server "$P2/server_thread" --max-conns 3 -- cap_check 3 0 2
-check "prefork cap: -w 2, 2 more clients wait in the listen queue, served next" \
-    with_server "$P2/server_prefork" -w 2 -- cap_check 2 2 0
-check "pool full queue: -w 2 --queue 2, 2 queued and served next, 2 more closed at once" \
-    with_server "$P2/server_pool" -w 2 --queue 2 -- cap_check 2 2 2
+check "prefork cap: -w 2 --max-workers 2 (fixed), 2 more clients wait in the listen queue, served next" \
+    with_server "$P2/server_prefork" -w 2 --max-workers 2 -- cap_check 2 2 0
+check "pool full queue: -w 2 --max-workers 2 (fixed) --queue 2, 2 queued and served next, 2 more closed at once" \
+    with_server "$P2/server_pool" -w 2 --max-workers 2 --queue 2 -- cap_check 2 2 2
+check "prefork -w 2 grows: 12 sessions at once on 12+ children, back to 2 children when idle, no zombie" \
+    with_server "$P2/server_prefork" -w 2 --idle-retire 1 -- grows_and_shrinks prefork
+check "pool -w 2 grows: 12 sessions at once on 12+ worker threads, back to 2 when idle" \
+    with_server "$P2/server_pool" -w 2 --idle-retire 1 -- grows_and_shrinks pool
+for srv in server_prefork server_pool; do
+    check "${srv#server_} default flags: 10 clients served at the same time" \
+        with_server "$P2/$srv" -- overlap_10
+    check "${srv#server_} default flags: 200 connections x 10 requests of 1 KiB in lockstep, no error" \
+        with_server "$P2/$srv" -- lockstep_200
+done
 check "prefork: a killed child is replaced, service continues" \
     with_server "$P2/server_prefork" -w 3 -- prefork_replaces
 for srv in server_fork server_thread server_prefork server_pool; do
@@ -167,4 +246,10 @@ if command -v prlimit >/dev/null; then
         thread_create_failure
 else
     report na "$S" "thread: failed pthread_create" "prlimit (util-linux) not installed"
+fi
+if command -v prlimit >/dev/null; then
+    check "pool: failed pthread_create while growing, the server goes on, every client served" \
+        pool_create_failure
+else
+    report na "$S" "pool: failed pthread_create" "prlimit (util-linux) not installed"
 fi

@@ -6,6 +6,7 @@
  *   part2_probe -p PORT overlap N
  *   part2_probe -p PORT cap SERVED WAITING EXTRA
  *   part2_probe -p PORT flood N
+ *   part2_probe -p PORT lockstep C R SIZE
  *
  * Each prints one line saying what it saw; exit 0 when the server behaved,
  * 1 when it did not, 2 on bad usage. Every wait is bounded.
@@ -284,10 +285,95 @@ static int flood(int argc, char **argv)
     return opened == n && !hanging && served && fresh_ok ? 0 : 1;
 }
 
+/* ---- lockstep C R SIZE: C connections opened at once and kept open,
+ * then R rounds: in round k every connection sends request k, and every
+ * reply is read back, before any connection sends request k+1. A server
+ * that serves fewer than C clients at once cannot finish round 1. Each
+ * round has 10 s; every reply must be intact. ----------------------------- */
+
+/* Read `size` echoed bytes of (conn, req) by `deadline`; 0 when intact. */
+static int read_reply(int fd, uint32_t conn, uint32_t req, uint8_t *buf, size_t size,
+                      double deadline, char *why, size_t n)
+{
+    size_t got = 0;
+    while (got < size) {
+        int ms = (int)((deadline - now_sec()) * 1000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (ms <= 0 || poll(&p, 1, ms) == 0) {
+            snprintf(why, n, "timeout after %zu of %zu bytes", got, size);
+            return -1;
+        }
+        ssize_t r = recv(fd, buf + got, size - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(why, n, "%s after %zu of %zu bytes", r == 0 ? "closed" : strerror(errno),
+                     got, size);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    long bad = payload_check(buf, size, conn, req, 0);
+    if (bad >= 0)
+        snprintf(why, n, "mismatch at byte %ld", bad);
+    return bad >= 0 ? -1 : 0;
+}
+
+static int lockstep(int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    int c = atoi(argv[0]), r = atoi(argv[1]);
+    long long size = parse_size(argv[2]);
+    if (c < 1 || c > 5000 || r < 1 || r > 1000 || size < 1 || size > 65536)
+        return 2;
+    int *fds = calloc((size_t)c, sizeof *fds);
+    uint8_t *buf = malloc((size_t)size);
+    if (!fds || !buf)
+        return 1;
+    int opened = 0, errors = 0;
+    char why[160];
+    for (; opened < c; opened++)
+        if ((fds[opened] = connect_to("127.0.0.1", port, NULL)) < 0) {
+            printf("connection %d: connect: %s\n", opened, strerror(errno));
+            errors++;
+            break;
+        }
+    double start = now_sec(), first_round = 0;
+    /* A round with errors is counted to its end (at most 10 s: the reads
+     * share one deadline), and is the last. */
+    for (int k = 0; k < r && errors == 0; k++) {
+        int sent = 0;
+        for (; sent < c; sent++) {
+            payload_fill(buf, (size_t)size, (uint32_t)sent, (uint32_t)k, 0);
+            if (write_all(fds[sent], buf, (size_t)size) != 0) {
+                printf("connection %d, request %d: send: %s\n", sent, k + 1, strerror(errno));
+                errors++;
+                break;
+            }
+        }
+        double deadline = now_sec() + 10;
+        for (int i = 0; i < sent; i++)
+            if (read_reply(fds[i], (uint32_t)i, (uint32_t)k, buf, (size_t)size, deadline,
+                           why, sizeof why) != 0 && ++errors <= 3)
+                printf("connection %d, request %d of %d: %s\n", i, k + 1, r, why);
+        if (k == 0)
+            first_round = now_sec() - start;
+    }
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    free(fds);
+    free(buf);
+    printf("%s: %d connections x %d requests of %lld B in lockstep, %d errors; "
+           "first round %.3f s, all %.3f s\n", errors ? "failed" : "ok", c, r, size,
+           errors, first_round, now_sec() - start);
+    return errors ? 1 : 0;
+}
+
 static int usage(FILE *f, int status)
 {
     fprintf(f, "usage: part2_probe -p PORT churn N [THREADS] | overlap N |"
-               " cap SERVED WAITING EXTRA | flood N\n");
+               " cap SERVED WAITING EXTRA | flood N | lockstep C R SIZE\n");
     return status;
 }
 
@@ -300,6 +386,7 @@ int main(int argc, char **argv)
         return usage(stderr, 2);
     static const struct { const char *name; int (*run)(int, char **); } sc[] = {
         {"churn", churn}, {"overlap", overlap}, {"cap", cap}, {"flood", flood},
+        {"lockstep", lockstep},
     };
     for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++)
         if (strcmp(argv[3], sc[i].name) == 0) {
