@@ -194,6 +194,7 @@ static void on_conn(struct server *s, struct uconn *c, int res)
         c->st.bytes_in += (uint64_t)res;
         c->len = (size_t)res;
         c->sent = 0;
+        do_request_work(c->len);   /* --work-us, --block-us: the whole ring waits */
     } else {
         c->st.bytes_out += (uint64_t)res;
         c->sent += (size_t)res;
