@@ -22,9 +22,8 @@
  * is in the pool, a client is not read at all: that is the backpressure,
  * and it bounds the queues by the number of connections.
  *
- * The registry, accepting at the cap and the idle sweep are the other
- * readiness servers' (common/step.c); the reading and sending halves are
- * common/conn.c's conn_recv() and conn_echo().
+ * The registry, accepting at the cap and the idle sweep are common/step.c's;
+ * the reading and sending halves are conn_recv() and conn_echo() (conn.c).
  */
 #include "common.h"
 #include "step.h"
@@ -48,7 +47,7 @@ struct job {                   /* one request on its way through the pool */
     char bytes[];
 };
 
-struct jobs { struct job *first, *last; };
+struct jobs { struct job *first, *last; };   /* first in, first out */
 
 static char listener_tag, results_tag;
 
@@ -77,14 +76,6 @@ static struct job *jobs_take_all(struct jobs *q)
     struct job *j = q->first;
     q->first = q->last = NULL;
     return j;
-}
-
-static void free_jobs(struct job *j)
-{
-    for (struct job *next; j; j = next) {
-        next = j->next;
-        free(j);
-    }
 }
 
 /* ---- the pool ------------------------------------------------------------ */
@@ -219,13 +210,6 @@ static void close_idle(struct server *s)
     }
 }
 
-static void watch_fd(int ep, int fd, void *tag)
-{
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-        die("epoll_ctl ADD");
-}
-
 int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "epoll-offload", .workers = DEFAULT_WORKERS,
@@ -238,8 +222,11 @@ int main(int argc, char **argv)
     s.results_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s.ep < 0 || s.results_fd < 0)
         die("epoll_create1/eventfd");
-    watch_fd(s.ep, s.listen_fd, &listener_tag);
-    watch_fd(s.ep, s.results_fd, &results_tag);
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &listener_tag},
+                       rev = {.events = EPOLLIN, .data.ptr = &results_tag};
+    if (epoll_ctl(s.ep, EPOLL_CTL_ADD, s.listen_fd, &lev) != 0 ||
+        epoll_ctl(s.ep, EPOLL_CTL_ADD, s.results_fd, &rev) != 0)
+        die("epoll_ctl ADD");
 
     pthread_t *pool = calloc((size_t)o.workers, sizeof *pool);
     if (!pool)
@@ -276,8 +263,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.workers; i++)
         pthread_join(pool[i], NULL);
     free(pool);
-    free_jobs(jobs_take_all(&s.todo));
-    free_jobs(jobs_take_all(&s.done));
+    for (struct job *j = jobs_take_all(&s.todo), *next; j; j = next)
+        next = j->next, free(j);   /* never started: their clients are closed next */
+    for (struct job *j = jobs_take_all(&s.done), *next; j; j = next)
+        next = j->next, free(j);
     struct conn *c;                  /* every connection is in the registry */
     while ((c = conns_oldest(&s.conns)) != NULL)
         conns_close(&s.conns, c);
