@@ -129,7 +129,7 @@ fi
 
 # ---- 4. head-of-line blocking: a fast client behind a slow one -------------------
 # fast_behind_slow SERVER...: one client makes 1 KiB requests that block the
-# server 200 ms each, for 2 s; meanwhile another makes ten 64 B requests.
+# server 200 ms each, for 2 s; meanwhile another makes 64 B requests for 1 s.
 # Sets FAST_MAX_US and FAST_AVG_US (the fast client's latencies), or WHY.
 fast_behind_slow() {
     WHY="" FAST_MAX_US="" FAST_AVG_US=""
@@ -137,7 +137,7 @@ fast_behind_slow() {
     timeout -k 5 30 "$CLIENT" -p "$SRV_PORT" -c 1 -d 2 -s 1K --csv >"$TMP/slow.csv" 2>&1 &
     BG_PID=$!
     sleep 0.3                                   # the slow requests are under way
-    client "$TMP/fast.csv" -c 1 -n 10 -s 64 || WHY="fast client failed: $(tail -1 "$TMP/fast.csv.err")"
+    client "$TMP/fast.csv" -c 1 -d 1 -s 64 || WHY="fast client failed: $(tail -1 "$TMP/fast.csv.err")"
     wait "$BG_PID" || WHY="${WHY:-slow client failed}"
     BG_PID=""
     FAST_MAX_US=$(field lat_max_us "$TMP/fast.csv")
