@@ -181,7 +181,7 @@ for m in "${G_MODELS[@]}"; do
 done
 G_WORK=(none:"" cpu50:"--work-us 50" cpu200:"--work-us 200" block1000:"--block-us 1000")
 bench_table part3_g "Part 3 (g): work per request, $G_CONNS connections, open loop at $G_RATE req/s, $G_REQUESTS requests each" \
-    --rows model --cols work --values achieved_rps,lat_p99_us,late,srv_cpu_pct \
+    --rows model --cols work --values achieved_rps,lat_p99_us \
     --cells $(( ${#g_models[@]} * ${#G_WORK[@]} )) --timeout 120
 for m in "${g_models[@]}"; do
     for w in "${G_WORK[@]}"; do
