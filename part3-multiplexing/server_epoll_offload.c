@@ -121,16 +121,18 @@ static int arm(struct server *s, int op, struct conn *c)
 /* After some I/O on c (r says how it went): close it, or wait for more. */
 static void carry_on(struct server *s, struct conn *c, enum conn_io r)
 {
-    if (r != IO_AGAIN && r != IO_FAILED)
+    const char *why = r == IO_FAILED ? c->why : NULL;
+    if (!why && r != IO_AGAIN)
         registry_touch(&s->conns.reg, c, now_sec());
-    if (r != IO_FAILED && c->peer_closed && !c->owed)
-        c->why = "eof";
-    else if (r != IO_FAILED) {
+    if (!why && c->peer_closed && !c->owed)
+        why = "eof";                 /* everything echoed: done */
+    if (!why) {
         c->want = c->owed ? WANT_WRITE : WANT_READ;
         if (arm(s, EPOLL_CTL_MOD, c) == 0)
             return;
-        c->why = "epoll_ctl";
+        why = "epoll_ctl";
     }
+    c->why = why;
     conns_close(&s->conns, c);
 }
 
@@ -143,13 +145,14 @@ static void serve(struct server *s, struct conn *c, uint32_t ev)
     }
     size_t n = 0;
     enum conn_io r = conn_recv(c, s->conns.scratch, sizeof s->conns.scratch, &n);
-    struct job *j = r == IO_DONE ? malloc(sizeof *j + n) : NULL;
-    if (r == IO_DONE && !j) {
-        c->why = "out of memory";
-        r = IO_FAILED;
-    }
-    if (!j) {
+    if (r != IO_DONE) {              /* nothing to do: EAGAIN, EOF or an error */
         carry_on(s, c, r);
+        return;
+    }
+    struct job *j = malloc(sizeof *j + n);
+    if (!j) {
+        c->why = "out of memory";
+        carry_on(s, c, IO_FAILED);
         return;
     }
     j->c = c;
