@@ -52,6 +52,9 @@ struct server_opts {
     int queue_len;           /* --queue                                  */
     int max_workers;         /* --max-workers, >= -w; = -w: fixed pool   */
     int idle_retire;         /* --idle-retire seconds (growing pools)    */
+    int work_us;             /* --work-us: CPU spent per request         */
+    int block_us;            /* --block-us: a blocking wait per request  */
+    long slow_from;          /* --slow-from: only requests this big      */
     unsigned accepts;        /* which OPT_* flags this server takes     */
     const char *help_extra;  /* extra usage text, or NULL               */
 };
@@ -161,6 +164,19 @@ const char *peer_string(const struct sockaddr_storage *ss, char *buf, size_t n);
 #define ECHO_MIN_RATE 16
 const char *echo_session(int fd, const struct server_opts *o,
                          struct conn_stats *c);
+
+/* ---- 6b. Work per request (work.c) ------------------------------------ */
+
+/* What each request costs, on every echo server: --work-us N spins N µs
+ * of CPU, --block-us N blocks N µs in nanosleep() (a disk read, a
+ * database call), both only for requests of at least --slow-from bytes.
+ * A request is one read of the client's bytes (echo has no framing).
+ * server_opts_parse() records the flags (request_work_set()); a server
+ * calls do_request_work() between reading a request and echoing it.
+ * Safe from any thread. Default: no work at all. */
+void request_work_set(const struct server_opts *o);
+int  request_work_wanted(size_t nbytes);   /* would a read this big cost? */
+void do_request_work(size_t nbytes);
 
 /* ---- 7. Clock ------------------------------------------------------------ */
 

@@ -52,13 +52,13 @@ static ssize_t send_some(struct conn *c, const char *buf, size_t n)
     return (ssize_t)sent;
 }
 
-enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap)
+enum conn_io conn_recv(struct conn *c, char *buf, size_t cap, size_t *got)
 {
     if (cap > CONN_CHUNK)
         cap = CONN_CHUNK;
     ssize_t n;
     do                         /* EINTR: no data lost, just try again */
-        n = recv(c->fd, scratch, cap, 0);
+        n = recv(c->fd, buf, cap, 0);
     while (n < 0 && errno == EINTR);
     if (n == 0) {
         c->peer_closed = 1;
@@ -71,21 +71,37 @@ enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap)
     }
     c->st.reads++;
     c->st.bytes_in += (uint64_t)n;
-    ssize_t w = send_some(c, scratch, (size_t)n);
+    *got = (size_t)n;
+    return IO_DONE;
+}
+
+enum conn_io conn_echo(struct conn *c, const char *buf, size_t n)
+{
+    ssize_t w = send_some(c, buf, n);
     if (w < 0)
         return failed(c, errno);
-    if (w == n)
+    if ((size_t)w == n)
         return IO_DONE;
     /* The client's receive buffer is full: keep the rest for later. */
-    c->owed = malloc((size_t)(n - w));
+    c->owed = malloc(n - (size_t)w);
     if (!c->owed) {
         c->why = "out of memory";
         return IO_FAILED;
     }
-    memcpy(c->owed, scratch + w, (size_t)(n - w));
-    c->owed_len = (size_t)(n - w);
+    memcpy(c->owed, buf + w, n - (size_t)w);
+    c->owed_len = n - (size_t)w;
     c->owed_off = 0;
     return IO_OWES;
+}
+
+enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap)
+{
+    size_t n = 0;
+    enum conn_io r = conn_recv(c, scratch, cap, &n);
+    if (r != IO_DONE)
+        return r;
+    do_request_work(n);        /* --work-us, --block-us: the loop waits here */
+    return conn_echo(c, scratch, n);
 }
 
 enum conn_io conn_flush(struct conn *c)

@@ -56,8 +56,17 @@ struct conn *conn_new(int fd, const struct sockaddr_storage *peer);
 void conn_close(const struct server_opts *o, struct conn *c, const char *why);
 
 /* Precondition: nothing owed. One recv() of at most `cap` bytes into
- * `scratch`, then one send() of them; the unsent rest goes to `owed`. */
+ * `scratch`, the request's work (do_request_work(): --work-us, --block-us,
+ * done right here, in the loop's thread), then one send() of them; the
+ * unsent rest goes to `owed`. */
 enum conn_io conn_read_echo(struct conn *c, char *scratch, size_t cap);
+/* Its two halves, for a server that does the work elsewhere in between
+ * (server_epoll_offload.c). conn_recv(): one recv() of at most `cap`
+ * bytes; IO_DONE with *got bytes, IO_AGAIN, IO_EOF or IO_FAILED.
+ * conn_echo(): send n bytes back, the rest to `owed` (IO_DONE, IO_OWES,
+ * IO_FAILED); precondition: nothing owed. */
+enum conn_io conn_recv(struct conn *c, char *buf, size_t cap, size_t *got);
+enum conn_io conn_echo(struct conn *c, const char *buf, size_t n);
 /* Send what is owed: IO_DONE when all of it is gone, IO_OWES, IO_FAILED. */
 enum conn_io conn_flush(struct conn *c);
 

@@ -94,6 +94,7 @@ const char *echo_session(int fd, const struct server_opts *o, struct conn_stats 
         c->bytes_in += (uint64_t)n;
         last_byte = now_sec();
         credit(&d, (size_t)n);
+        do_request_work((size_t)n);    /* --work-us, --block-us: this thread waits */
         const char *why = echo_back(fd, buf, (size_t)n, &d, c);
         if (why)
             return why;

@@ -21,6 +21,13 @@ int default_max_conns(void)
     return cap < 1 ? 1 : (cap > INT_MAX ? INT_MAX : (int)cap);
 }
 
+/* Work per request is the echo servers' (parts 1 to 3). Part 4's stream
+ * server, the one that takes --mode, has no request to read: it refuses. */
+static int takes_work(const struct server_opts *o)
+{
+    return !(o->accepts & OPT_MODE);
+}
+
 static void usage(const struct server_opts *o, FILE *f)
 {
     fprintf(f,
@@ -33,6 +40,12 @@ static void usage(const struct server_opts *o, FILE *f)
         "  --backlog N        listen queue length (default %d)\n",
         o->name, DEFAULT_PORT, FD_RESERVE, default_max_conns(),
         DEFAULT_IDLE_TIMEOUT, DEFAULT_BACKLOG);
+    if (takes_work(o))
+        fprintf(f,
+        "  --work-us N        spin N µs of CPU per request (default 0)\n"
+        "  --block-us N       block N µs per request, as a disk read would (default 0)\n"
+        "  --slow-from BYTES  only requests of at least BYTES cost that (e.g. 1K; default 0)\n"
+        "                     (a request is one read of the client's bytes: echo has no framing)\n");
     if (o->accepts & OPT_WORKERS)
         fprintf(f, "  -w N               %s (default %d)\n", o->accepts & OPT_GROW ?
                 "workers at start, and the fewest kept" : "number of workers", o->workers);
@@ -75,12 +88,19 @@ static int parse_int(const struct server_opts *o, const char *s, int min, int ma
 }
 
 enum { LONG_MAX_CONNS = 1000, LONG_IDLE, LONG_BACKLOG, LONG_REUSEPORT,
-       LONG_MODE, LONG_STACK, LONG_QUEUE, LONG_MAX_WORKERS, LONG_IDLE_RETIRE };
+       LONG_MODE, LONG_STACK, LONG_QUEUE, LONG_MAX_WORKERS, LONG_IDLE_RETIRE,
+       LONG_WORK, LONG_BLOCK, LONG_SLOW_FROM };
 
 static void require(const struct server_opts *o, unsigned flag, const char *name)
 {
     if (!(o->accepts & flag))
         bad_usage(o, "this server does not take", name);
+}
+
+static void require_work(const struct server_opts *o, const char *name)
+{
+    if (!takes_work(o))
+        bad_usage(o, "not an echo server: no work per request", name);
 }
 
 /* The caller sets name, accepts and any model defaults (workers, mode,
@@ -97,6 +117,9 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
         {"queue",        required_argument, 0, LONG_QUEUE},
         {"max-workers",  required_argument, 0, LONG_MAX_WORKERS},
         {"idle-retire",  required_argument, 0, LONG_IDLE_RETIRE},
+        {"work-us",      required_argument, 0, LONG_WORK},
+        {"block-us",     required_argument, 0, LONG_BLOCK},
+        {"slow-from",    required_argument, 0, LONG_SLOW_FROM},
         {"help",         no_argument,       0, 'h'},
         {0, 0, 0, 0},
     };
@@ -133,6 +156,18 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
                              o->max_workers = parse_int(o, optarg, 1, 1 << 16); break;
         case LONG_IDLE_RETIRE: require(o, OPT_GROW, "--idle-retire");
                              o->idle_retire = parse_int(o, optarg, 1, 86400); break;
+        case LONG_WORK:      require_work(o, "--work-us");
+                             o->work_us = parse_int(o, optarg, 0, 10000000); break;
+        case LONG_BLOCK:     require_work(o, "--block-us");
+                             o->block_us = parse_int(o, optarg, 0, 10000000); break;
+        case LONG_SLOW_FROM: {
+            require_work(o, "--slow-from");
+            long long v = parse_size(optarg);
+            if (v < 0 || v > INT_MAX)
+                bad_usage(o, "bad size", optarg);
+            o->slow_from = (long)v;
+            break;
+        }
         case ':':            bad_usage(o, "missing argument for", argv[optind - 1]);
                              break;
         default:             bad_usage(o, "unknown option", argv[optind - 1]);
@@ -144,6 +179,7 @@ void server_opts_parse(struct server_opts *o, int argc, char **argv)
         o->max_workers = o->workers > DEFAULT_MAX_WORKERS ? o->workers : DEFAULT_MAX_WORKERS;
     if ((o->accepts & OPT_GROW) && o->max_workers < o->workers)
         bad_usage(o, "--max-workers is below -w", NULL);
+    request_work_set(o);
 }
 
 void die(const char *what)

@@ -120,6 +120,7 @@ static const char *echo(int fd, const struct server_opts *o, struct conn_stats *
             c->reads++;
             c->bytes_in += (uint64_t)n;
             moved(&p, (size_t)n);
+            do_request_work((size_t)n);      /* --work-us, --block-us: everyone waits */
             const char *why = send_all(fd, buf, (size_t)n, &p, o, c);
             if (why)
                 return why;

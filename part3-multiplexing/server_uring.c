@@ -230,6 +230,7 @@ static void on_recv(struct server *s, struct uconn *c, const struct io_uring_cqe
         c->st.reads++;
         c->st.bytes_in += (uint64_t)res;
         touch(s, c);
+        do_request_work((size_t)res);   /* --work-us, --block-us: the whole ring waits */
     } else if (res == -ENOBUFS && !c->why) {   /* the ring is empty: wait for buffers */
         s->enobufs++;
         c->starved = 1;

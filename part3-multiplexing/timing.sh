@@ -21,6 +21,10 @@
 #            against open-loop p99, corrected and uncorrected
 #   part3_i  new connections over 4 workers: hand-off, SO_REUSEPORT and
 #            EPOLLEXCLUSIVE; each worker's share, and p99 beside a heavy client
+#   part3_g  work per request: models at a fixed offered load (open loop)
+#            with --work-us 0/50/200 and --block-us 1000: achieved req/s, p99
+#   part3_h  head-of-line blocking: one client's requests block 2 ms, nine
+#            others' cost nothing; the p99 of those nine
 #
 # Part 2's servers come from ../part2-process-thread; a model whose binary
 # is missing is skipped with a message.
@@ -37,7 +41,9 @@ fi
 . "$here/../tools/bench.sh"
 BENCH_USAGE="part 3: tables part3_a (models x clients), part3_b (epoll workers, E2),
 part3_c (idle capacity, E3), part3_d (throughput 256/512 B, E3),
-part3_e (latency against offered load), part3_f (a paused server, closed and open loop)"
+part3_e (latency against offered load), part3_f (a paused server, closed and open loop),
+part3_g (work per request), part3_h (head-of-line blocking), part3_i (accept balancing),
+part3_j (io_uring feature by feature)"
 bench_begin "$@"
 
 cores=$(nproc 2>/dev/null || echo 2)
@@ -360,3 +366,66 @@ if [[ -x "$here/server_epoll_workers" ]]; then
     done
     bench_report
 fi
+# ---- (g) work per request: every model at a fixed offered load ----------------------
+# Open loop (--rate): the offered load is the same for every model, so a
+# model that cannot keep up shows it twice: achieved req/s below the offer,
+# and p99 (from each request's schedule) growing with the backlog. 4
+# connections, so part 2's pools (4 workers) hold all of them.
+if [[ "$BENCH_PROFILE" == full ]]; then
+    G_MODELS=(fork thread prefork pool select poll epoll epoll_et epoll_workers
+              epoll_reuseport uring epoll_offload) G_REQUESTS=1000
+else
+    G_MODELS=(thread pool epoll epoll_workers epoll_offload) G_REQUESTS=200
+fi
+G_RATE=2000 G_CONNS=4
+[[ -n "${P3_SMOKE:-}" ]] && G_MODELS=(epoll epoll_offload) G_REQUESTS=20
+if [[ -x "$here/server_epoll_offload" ]]; then   # its own flags: tables g and h only
+    srv_epoll_offload=("$here/server_epoll_offload" -p 0 --idle-timeout 0 -w 4)
+else
+    echo "timing.sh: no $here/server_epoll_offload: tables g and h skip it (make)" >&2
+fi
+g_models=()
+for m in "${G_MODELS[@]}"; do
+    [[ $m == epoll_offload && -n "${srv_epoll_offload[*]:-}" ]] || has_model "$m" || continue
+    g_models+=("$m")
+done
+G_WORK=(none:"" cpu50:"--work-us 50" cpu200:"--work-us 200" block1000:"--block-us 1000")
+bench_table part3_g "Part 3 (g): work per request, $G_CONNS connections, open loop at $G_RATE req/s, $G_REQUESTS requests each" \
+    --rows model --cols work --values achieved_rps,lat_p99_us \
+    --cells $(( ${#g_models[@]} * ${#G_WORK[@]} )) --timeout 120
+for m in "${g_models[@]}"; do
+    for w in "${G_WORK[@]}"; do
+        declare -n base="srv_$m"
+        read -r -a flags <<<"${w#*:}"
+        srv_g=("${base[@]}" "${flags[@]}")
+        unset -n base
+        cli=("$here/client" -p '{port}' -c "$G_CONNS" -n "$G_REQUESTS" -s 64 \
+             --rate "$G_RATE" --timeout 30000 --csv)
+        bench_cell "model=$m work=${w%%:*}" srv_g cli
+    done
+done
+bench_report
+
+# ---- (h) head-of-line blocking: fast clients behind a slow one ------------------------
+# hol-client.sh: one client sends 1 KiB requests back to back, each of which
+# blocks 2 ms in the server (--block-us 2000 --slow-from 1K); nine others
+# send 64 B requests, which cost nothing, at H_RATE requests/s in all. The
+# table shows the nine's latency: what one slow request costs the others.
+H_SECONDS=1 H_RATE=1800
+[[ "$BENCH_PROFILE" == full ]] && H_SECONDS=5
+h_models=()
+for m in epoll epoll_workers epoll_offload thread; do
+    [[ $m == epoll_offload && -n "${srv_epoll_offload[*]:-}" ]] || has_model "$m" || continue
+    h_models+=("$m")
+done
+bench_table part3_h "Part 3 (h): head-of-line blocking, 9 fast clients (64 B, $H_RATE req/s) beside 1 whose requests block 2 ms" \
+    --rows model --values lat_p50_us,lat_p99_us,lat_max_us,achieved_rps,errors \
+    --cells ${#h_models[@]} --timeout $(( H_SECONDS + 60 ))
+for m in "${h_models[@]}"; do
+    declare -n base="srv_$m"
+    srv_h=("${base[@]}" --block-us 2000 --slow-from 1K)
+    unset -n base
+    cli=("$here/hol-client.sh" "$here/client" '{port}' "$H_SECONDS" "$H_RATE")
+    bench_cell "model=$m" srv_h cli
+done
+bench_report

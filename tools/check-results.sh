@@ -481,6 +481,47 @@ p3i_exclusive_idle_uneven() {
     decide "$ex >= 1.5 * $rp" "busiest worker: exclusive $ex%, reuseport $rp%"
 }
 
+# part3_g, open loop at a fixed offer: MODEL's achieved req/s with 1 ms of
+# blocking per request, as a fraction of its own without work. A single
+# loop serves at most 1,000 such requests a second, below the offer; a
+# thread per client or a pool for the work keeps up.
+p3g_kept() {
+    KEPT=""
+    begin "$1" part3_g || return 0
+    local none blocked
+    get none "$2" none achieved_rps && get blocked "$2" block1000 achieved_rps || return 0
+    KEPT=$(calc "$blocked / $none")
+}
+p3g_loop_falls() {
+    p3g_kept "$1" epoll
+    [ -z "$KEPT" ] || decide "$KEPT < 0.9" "epoll served ×$KEPT of its rate without work"
+}
+p3g_keep_up() {
+    local m ok=1 figs=""
+    for m in thread epoll_offload; do
+        p3g_kept "$1" "$m"
+        [ -n "$KEPT" ] || return 0
+        holds "$KEPT >= 0.9" || ok=0
+        figs="$figs, $m ×$KEPT"
+    done
+    decide "$ok" "of their rate without work: ${figs#, }"
+}
+
+# part3_h: the fast clients' p99 against the 2 ms each slow request blocks.
+P3H_BLOCK_US=2000
+p3h_offload_below() {
+    begin "$1" part3_h || return 0
+    local p99
+    get p99 epoll_offload "" lat_p99_us || return 0
+    decide "$p99 < $P3H_BLOCK_US" "offload's fast p99 $p99 µs, blocking $P3H_BLOCK_US µs"
+}
+p3h_epoll_at_least() {
+    begin "$1" part3_h || return 0
+    local p99
+    get p99 epoll "" lat_p99_us || return 0
+    decide "$p99 >= $P3H_BLOCK_US" "epoll's fast p99 $p99 µs, blocking $P3H_BLOCK_US µs"
+}
+
 ###########################################################################
 # Part 4
 
@@ -622,6 +663,10 @@ PHENOMENA=(
     "part3_i|p3i_every_worker|every worker accepts some of a burst, in every mode"
     "part3_i|p3i_handoff_even|the hand-off gives each worker its 25% of the connections"
     "part3_i|p3i_exclusive_idle_uneven|with idle workers EPOLLEXCLUSIVE's busiest worker takes 1.5x SO_REUSEPORT's"
+    "part3_g|p3g_loop_falls|one epoll loop falls behind the offered load when each request blocks 1 ms"
+    "part3_g|p3g_keep_up|a thread per client and the offload pool keep up with 1 ms of blocking (>= 0.9x)"
+    "part3_h|p3h_offload_below|offload: fast clients' p99 stays below the 2 ms a slow request blocks"
+    "part3_h|p3h_epoll_at_least|epoll: fast clients' p99 is at least the 2 ms a slow request blocks"
     "part4_a|p4a_one_copy_64k|one-copy at or above two-copy at 64 KiB (within 5%)"
     "part4_a|p4a_zero_copy_behind|zero-copy is not ahead at any size on loopback"
     "part4_b|p4b_latency_grows|latency grows with client threads, in every mode"

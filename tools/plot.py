@@ -50,6 +50,7 @@ NAMES = {
         "epoll_workers": "epoll, loop per core, hand-off",
         "epoll_reuseport": "epoll, loop per core, REUSEPORT",
         "uring": "io_uring",
+        "epoll_offload": "epoll loop + pool for the work",
     },
     "mode": {
         "two-copy": "two-copy (memcpy, then send)",
@@ -244,6 +245,21 @@ FIGURES = {
              yscale="log", ylabel="p99 latency (µs, log scale)",
              title="slowest 1% of requests"),
     ]),
+    "part3_g": dict(grid=(1, 2), panels=[
+        dict(kind="bars", x="work", by="model", y=["achieved_rps"],
+             ylabel="requests per second served (offered: see title)",
+             title="throughput at a fixed offered load"),
+        dict(kind="bars", x="work", by="model", y=["lat_p99_us"],
+             yscale="log", ylabel="p99 latency from the schedule (µs, log scale)",
+             title="slowest 1% of requests"),
+    ]),
+    "part3_h": dict(grid=(1, 1), panels=[
+        dict(kind="bars", x="model",
+             y=[("lat_p50_us", "p50", 1), ("lat_p99_us", "p99", 1)],
+             yscale="log", labels=True,
+             ylabel="fast clients' latency (µs, log scale)",
+             title="64 B requests beside one that blocks 2 ms"),
+    ]),
     "part4_a": dict(grid=(1, 1), panels=[
         dict(kind="lines", x="size", xscale="log", by="mode", y=["gbit_s"],
              ylabel="throughput (Gbit per second)"),
@@ -279,6 +295,7 @@ XLABEL = {
     "n": "clients (N)", "conns": "connections (N)", "threads": "client threads",
     "size": "message size", "model": "", "c": "client threads",
     "load": "offered load (% of the closed-loop peak)", "server": "",
+    "work": "work per request (none, CPU µs, blocking µs)",
 }
 
 # --- data -----------------------------------------------------------------

@@ -430,6 +430,7 @@ fresh_copy() {
     mkdir -p "$tmp/cr"
     cp -- "$1"/*.csv "$tmp/cr/"
 }
+mkdir -p "$tmp/noref"       # (no reference: the figures beside each line are not tested)
 if [ -z "$refdir" ] || [ ! -f "$refdir/part1_b.csv" ]; then
     fail "check-results" "no reference results under docs/results/"
 else
@@ -493,6 +494,10 @@ else
         "part3_i|every worker accepts some|mode=exclusive load=burst|srv_min_share_pct|=0"
         "part3_i|each worker its 25%|mode=handoff load=heavy|srv_max_share_pct|=100"
         "part3_i|EPOLLEXCLUSIVE's busiest worker|mode=exclusive load=ramp|srv_max_share_pct|=30"
+        "part3_g|one epoll loop falls behind|model=epoll work=block1000|achieved_rps|=2000"
+        "part3_g|offload pool keep up|model=epoll_offload work=block1000|achieved_rps|*0.5"
+        "part3_h|offload: fast clients' p99 stays below|model=epoll_offload|lat_p99_us|=2500"
+        "part3_h|epoll: fast clients' p99 is at least|model=epoll|lat_p99_us|=1500"
         "part4_a|one-copy at or above|mode=one-copy size=64K|gbit_s|*0.5"
         "part4_a|zero-copy is not ahead|mode=zero-copy size=1M|gbit_s|*3"
         "part4_b|latency grows with client threads|mode=sendfile threads=8|lat_p50_us|=10"
