@@ -31,9 +31,9 @@
  * One process holds at most its descriptor limit of clients. --procs P
  * goes beyond it: P processes, each this same loop on its own listening
  * socket of one port (SO_REUSEPORT: the kernel spreads the connections),
- * each under its own limit, raised to the hard one. procs.c holds that
- * parent, which only forks them, forwards the stop, reaps them and sums
- * their counts.
+ * each under its own limit, raised to the hard one. Their parent, which
+ * only forks them, forwards the stop, reaps them and sums their counts,
+ * is run_processes() in procs.c.
  */
 #include "common.h"
 #include "procs.h"
