@@ -24,12 +24,12 @@
  * listening socket would wake them all. docs/part2.md measures it.
  */
 #include "common.h"
+#include "scoreboard.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,19 +38,8 @@
 #define RESTARTS_PER_SECOND 10     /* replacements for children that died */
 #define ACCEPT_WAKEUP_MS    500    /* a blocked accept() rechecks the flags */
 
-enum { SLOT_FREE, SLOT_IDLE, SLOT_BUSY, SLOT_RETIRED };
-
-/* The scoreboard lives in memory that fork() SHARES instead of copying
- * (MAP_SHARED): a child writes its own slot, the parent reads them all.
- * Atomics, because two processes use it at the same time. */
-struct scoreboard {
-    atomic_int alive;              /* children forked and not retired */
-    struct slot {
-        atomic_int state;          /* SLOT_* */
-        atomic_ulong served;       /* clients served from this slot */
-    } slot[];
-};
-
+/* In memory that fork() shares instead of copying (scoreboard.h): each
+ * child writes its own slot, the parent reads them all. */
 static struct scoreboard *board;
 static pid_t *pids;                /* the parent's: the child in each slot, or 0 */
 static int min_children, max_children;
@@ -107,10 +96,8 @@ static void child_main(struct slot *me, int listen_fd, const struct server_opts 
 static int start_child(int listen_fd, const struct server_opts *o)
 {
     static double last_warning;
-    int i = 0;
-    while (i < max_children && atomic_load(&board->slot[i].state) != SLOT_FREE)
-        i++;
-    if (i == max_children)
+    int i = scoreboard_free_slot(board);
+    if (i < 0)
         return -1;
     atomic_store(&board->slot[i].state, SLOT_IDLE);
     atomic_fetch_add(&board->alive, 1);
@@ -181,12 +168,8 @@ static void replace_dead(int listen_fd, const struct server_opts *o)
  * few ticks while one busy moment costs one fork; an idle child resets it. */
 static void grow_if_all_busy(int listen_fd, const struct server_opts *o, int *step)
 {
-    int live = 0, busy = 0;
-    for (int i = 0; i < max_children; i++) {
-        int state = atomic_load(&board->slot[i].state);
-        live += state != SLOT_FREE;
-        busy += state == SLOT_BUSY;
-    }
+    int live, busy;
+    scoreboard_count(board, &live, &busy);
     if (busy < live) {
         *step = 1;
         return;
@@ -230,9 +213,8 @@ int main(int argc, char **argv)
     max_children = o.max_workers < o.max_conns ? o.max_workers : o.max_conns;
     min_children = o.workers < max_children ? o.workers : max_children;
     pids = calloc((size_t)max_children, sizeof *pids);
-    board = mmap(NULL, sizeof *board + (size_t)max_children * sizeof board->slot[0],
-                 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (!pids || board == MAP_FAILED)
+    board = scoreboard_map(max_children);        /* before the first fork */
+    if (!pids || !board)
         die("allocating the scoreboard");
     int listen_fd = listen_socket(&o, 0);
     /* A receive timeout also bounds a blocking accept(): the children wake
@@ -263,11 +245,8 @@ int main(int argc, char **argv)
 
     close(listen_fd);
     int killed = stop_children();
-    unsigned long served = 0;
-    for (int i = 0; i < max_children; i++)
-        served += atomic_load(&board->slot[i].served);
     printf("%s: stopped: connections=%lu workers=%d max_workers=%d forked=%lu retired=%lu "
-           "restarts=%lu fork_failed=%lu killed=%d\n", o.name, served, min_children,
-           max_children, forked, retired, restarts, fork_failed, killed);
+           "restarts=%lu fork_failed=%lu killed=%d\n", o.name, scoreboard_served(board),
+           min_children, max_children, forked, retired, restarts, fork_failed, killed);
     return 0;
 }

@@ -31,19 +31,18 @@
  * One process holds at most its descriptor limit of clients. --procs P
  * goes beyond it: P processes, each this same loop on its own listening
  * socket of one port (SO_REUSEPORT: the kernel spreads the connections),
- * each under its own limit, raised to the hard one. The parent only forks
- * them, forwards the stop, reaps them and sums their counts; it also
- * watches the kernel's socket memory, which the processes' RSS leaves out.
+ * each under its own limit, raised to the hard one. Their parent, which
+ * only forks them, forwards the stop, reaps them and sums their counts,
+ * is run_processes() in procs.c.
  */
 #include "common.h"
+#include "procs.h"
 #include "spread.h"
 #include "step.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_EVENTS     256     /* events per epoll_wait; leftovers per turn */
@@ -207,130 +206,6 @@ static struct conn_counts serve_until_stopped(const struct server_opts *o, int l
     return s.conns.n;
 }
 
-/* --procs: what each child sends its parent when it stops. */
-struct proc_report {
-    int index;
-    struct conn_counts n;
-};
-
-/* Child i: its own listening socket (the others closed), its own loop. */
-static void run_child(struct server_opts o, int i, const int *fds, int procs, int report_fd)
-{
-    char name[48];
-    snprintf(name, sizeof name, "%s/p%d", o.name, i);
-    o.name = name;                       /* its log lines say "epoll/p1" */
-    for (int k = 0; k < procs; k++)
-        if (k != i)
-            close(fds[k]);
-    struct proc_report r = {.index = i, .n = serve_until_stopped(&o, fds[i])};
-    if (write(report_fd, &r, sizeof r) != (ssize_t)sizeof r)   /* < PIPE_BUF: atomic */
-        perror("writing the report");
-    _exit(0);
-}
-
-/* The kernel's side of the sockets, which no process's RSS shows: the
- * TCP sockets in use and the pages their buffers hold, from
- * /proc/net/sockstat ("TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1"), for
- * the whole network namespace (on loopback, the clients' ends too). Keeps
- * the largest figures seen. */
-static void sample_sockstat(long *inuse_peak, long *mem_pages_peak)
-{
-    FILE *f = fopen("/proc/net/sockstat", "r");
-    char line[256];
-    long inuse, orphan, tw, alloc, mem;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "TCP: inuse %ld orphan %ld tw %ld alloc %ld mem %ld",
-                   &inuse, &orphan, &tw, &alloc, &mem) == 5) {
-            *inuse_peak = inuse > *inuse_peak ? inuse : *inuse_peak;
-            *mem_pages_peak = mem > *mem_pages_peak ? mem : *mem_pages_peak;
-        }
-    if (f)
-        fclose(f);
-}
-
-/* The parent of --procs P: fork, wait for a stop (or a child that died),
- * forward it, reap every child, print one stop line for all. */
-static int run_procs(const struct server_opts *o, int procs)
-{
-    int *fds = calloc((size_t)procs, sizeof *fds);
-    pid_t *kids = calloc((size_t)procs, sizeof *kids);
-    int report[2];
-    if (!fds || !kids || pipe2(report, O_CLOEXEC) != 0)
-        die("setting up --procs");
-    fds[0] = listen_socket(o, 1);        /* every socket bound before the */
-    struct server_opts port = same_port(o, fds[0]);      /* banner: none  */
-    for (int i = 0; i < procs; i++) {                    /* joins late    */
-        if (i > 0)
-            fds[i] = listen_socket(&port, 1);
-        if (set_nonblocking(fds[i]) != 0)
-            die("making a listening socket non-blocking");
-    }
-    print_banner(o->name, fds[0]);
-    fflush(stderr);
-    for (int i = 0; i < procs; i++) {
-        kids[i] = fork();
-        if (kids[i] < 0)
-            die("fork");
-        if (kids[i] == 0) {
-            close(report[0]);
-            run_child(*o, i, fds, procs, report[1]);
-        }
-    }
-    for (int i = 0; i < procs; i++)
-        close(fds[i]);
-    close(report[1]);
-
-    int died = 0, status;
-    long inuse = 0, mem_pages = 0;
-    while (!stop_requested && !died) {
-        sample_sockstat(&inuse, &mem_pages);
-        pid_t gone = waitpid(-1, &status, WNOHANG);   /* a child should not end */
-        for (int i = 0; gone > 0 && i < procs; i++)
-            if (kids[i] == gone)
-                kids[i] = 0, died = 1;                 /* reaped: never signalled */
-        if (!died)
-            sleep_ms(200);
-    }
-    for (int i = 0; i < procs; i++)
-        if (kids[i] > 0)
-            kill(kids[i], SIGTERM);
-    for (int reaped = died; reaped < procs; )
-        if (waitpid(-1, &status, 0) > 0 || errno == ECHILD)
-            reaped++;
-
-    struct conn_counts total = {0};
-    unsigned long *accepts = calloc((size_t)procs, sizeof *accepts);
-    struct proc_report r;
-    while (accepts && read(report[0], &r, sizeof r) == (ssize_t)sizeof r) {
-        counts_add(&total, &r.n);
-        if (r.index >= 0 && r.index < procs)
-            accepts[r.index] = r.n.accepted;
-    }
-    static char extra[80 + 24 * 1024];   /* " procs=P accepts=A/B/..." */
-    snprintf(extra, sizeof extra, " procs=%d tcp_inuse_peak=%ld tcp_mem_peak_kib=%ld", procs,
-             inuse, mem_pages * (sysconf(_SC_PAGESIZE) / 1024));
-    if (accepts)
-        append_spread(extra, sizeof extra, accepts, procs);
-    close(report[0]);
-    print_stopped(o->name, &total, extra);
-    free(accepts);
-    free(kids);
-    free(fds);
-    return died ? 1 : 0;
-}
-
-/* --procs: each process may hold as many descriptors as the hard limit
- * lets it (before the options are parsed: --max-conns defaults to it). */
-static void raise_descriptor_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        perror("setrlimit RLIMIT_NOFILE (keeping the soft limit)");
-}
-
 int main(int argc, char **argv)
 {
     struct server_opts o = {.name = "epoll", .accepts = OPT_EDGE, .help_extra =
@@ -338,7 +213,7 @@ int main(int argc, char **argv)
         "                     own descriptor limit, raised to the hard limit\n"};
     const char *procs_arg = NULL;
     if (take_flag(&argc, argv, "--procs", &procs_arg))
-        raise_descriptor_limit();
+        raise_descriptor_limit();        /* first: --max-conns defaults to it */
     server_opts_parse(&o, argc, argv);
     int procs = procs_arg ? atoi(procs_arg) : 1;
     if (procs < 1 || procs > 1024) {
@@ -348,8 +223,8 @@ int main(int argc, char **argv)
     if (o.edge)
         o.name = "epoll-et";
     install_signal_handlers();
-    if (procs > 1)
-        return run_procs(&o, procs);
+    if (procs > 1)                       /* this loop in P processes: procs.c */
+        return run_processes(&o, procs, serve_until_stopped);
 
     int listen_fd = listen_socket(&o, 0);
     if (set_nonblocking(listen_fd) != 0)

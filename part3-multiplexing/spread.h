@@ -1,8 +1,9 @@
 /*
  * part3-multiplexing/spread.h - small pieces for the part 3 servers that
  * spread connections over several loops (server_epoll_workers.c, and
- * server_epoll.c --procs): their own flags, the port the first listening
- * socket got, and the per-loop accept counts of the stop line.
+ * server_epoll.c --procs, whose processes procs.c runs): their own flags,
+ * the port the first listening socket got, and the per-loop accept counts
+ * of the stop line.
  */
 #ifndef SPREAD_H
 #define SPREAD_H
