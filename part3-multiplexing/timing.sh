@@ -88,8 +88,11 @@ add_model() {   # add_model NAME BINARY [FLAGS...]
 }
 add_model fork "$p2/server_fork"
 add_model thread "$p2/server_thread"
-add_model prefork "$p2/server_prefork"
-add_model pool "$p2/server_pool"
+# Part 2's pools as the classic fixed pools of 4 workers (--max-workers 4:
+# never grown), the design whose queueing the lesson's tables explain;
+# part 2's "Pools that grow" measures the growing ones.
+add_model prefork "$p2/server_prefork" -w 4 --max-workers 4
+add_model pool "$p2/server_pool" -w 4 --max-workers 4
 add_model select "$here/server_select"
 add_model poll "$here/server_poll"
 add_model epoll "$here/server_epoll"
@@ -116,7 +119,7 @@ if [[ "$BENCH_PROFILE" == full ]]; then
 fi
 
 # ---- (a) every model at N clients ----------------------------------------------
-bench_table part3_a "Part 3 (a): every model, N clients x $A_REQUESTS requests of 256 B (E4)" \
+bench_table part3_a "Part 3 (a): every model, N clients x $A_REQUESTS requests of 256 B; prefork and pool fixed at 4 workers (E4)" \
     --rows case \
     --values req_per_s,mb_s_sent,mb_s_recv,lat_p50_us,lat_p99_us,srv_cpu_pct,srv_rss_kib,srv_cs_per_req,srv_recv_per_req,srv_send_per_req,conn_failed \
     --cells $(( ${#models[@]} * ${#A_CLIENTS[@]} )) --timeout 300 --cost 1
