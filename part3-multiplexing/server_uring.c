@@ -11,16 +11,14 @@
  * the operation; the handler submits what follows, and advance() decides
  * what a connection does next.
  *
- * By default (the first step) a connection has one operation in flight:
- * RECV into its own buffer, SEND what came, RECV again. The price: a buffer
- * is committed to every pending RECV, idle or not. The modes (uring_modes.h)
- * are io_uring as it is used today. With --multishot a connection's one RECV
- * completes again and again (while IORING_CQE_F_MORE says so) into buffers
- * shared by all (uring_bufs.c): an idle connection holds none. Reading stops
- * (the RECV is cancelled) while a connection owes MAX_OWED buffers, and one
- * that found the ring empty (ENOBUFS) waits in the starved list. The rest
- * of a connection's life (the live list and idle sweep, shutting down and
- * closing, turning clients away) is in uring_conn.c.
+ * By default a connection has one operation in flight: RECV into its own
+ * buffer, SEND what came, RECV again; a buffer is committed to every pending
+ * RECV, idle or not. The modes (uring_modes.h) are io_uring as used today:
+ * with --multishot one RECV per connection keeps completing into buffers
+ * shared by all (uring_bufs.c), cancelled while the connection owes
+ * MAX_OWED of them. A connection's life around this loop (live list, idle
+ * sweep, shutdown and close, the starved list, turning clients away) is in
+ * uring_conn.c.
  */
 #include "common.h"
 #include "uring.h"
