@@ -95,7 +95,7 @@ static void advance(struct server *s, struct uconn *c)
 {
     unsigned owed = s->m.multishot ? c->owed.n : c->len > c->sent;
     if (c->why || (c->eof && owed == 0)) {
-        if (!c->receiving && !c->sending)
+        if (!c->receiving && !c->sending && !c->shutting)
             uconn_drop(&s->conns, c);
         return;
     }
@@ -200,14 +200,16 @@ static void reap(struct server *s)
 {
     struct io_uring_cqe cqe;
     for (int n = 0; n < CQ_ENTRIES && ring_next(&s->r, &cqe); n++) {
-        struct uconn *c = (struct uconn *)(uintptr_t)(cqe.user_data & ~(uint64_t)OP_SEND);
+        struct uconn *c = (struct uconn *)(uintptr_t)(cqe.user_data & ~(uint64_t)(OP_SEND | OP_SHUT));
         switch (cqe.user_data) {
         case TAG_ACCEPT:       on_accept(s, &cqe); break;
         case TAG_TICK:         on_tick(s); break;
         case TAG_ACCEPT_RETRY: if (!s->conns.stopping) submit_accept(s); break;
         case TAG_IGNORE:       break;
         default:
-            if (cqe.user_data & OP_SEND)
+            if (cqe.user_data & OP_SHUT)
+                c->shutting = 0, advance(s, c);
+            else if (cqe.user_data & OP_SEND)
                 on_send(s, c, cqe.res);
             else
                 on_recv(s, c, &cqe);

@@ -78,9 +78,10 @@ void uconn_shut(struct uconns *cs, struct uconn *c, const char *why)
     c->why = why;
     if (!c->receiving && !c->sending)
         return;
-    if (cs->fixed_files)
-        uconn_sqe(cs, c, IORING_OP_SHUTDOWN, NULL, SHUT_RDWR, TAG_IGNORE);
-    else
+    if (cs->fixed_files) {
+        c->shutting = 1;
+        uconn_sqe(cs, c, IORING_OP_SHUTDOWN, NULL, SHUT_RDWR, (uintptr_t)c | OP_SHUT);
+    } else
         shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -116,7 +117,7 @@ void uconn_drop(struct uconns *cs, struct uconn *c)
 static void end(struct uconns *cs, struct uconn *c, const char *why)
 {
     uconn_shut(cs, c, why);
-    if (!c->receiving && !c->sending)
+    if (!c->receiving && !c->sending && !c->shutting)
         uconn_drop(cs, c);
 }
 

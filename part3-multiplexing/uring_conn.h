@@ -24,12 +24,17 @@
 #include "uring_bufs.h"
 
 /* The user_data of an operation whose completion nobody needs (a CLOSE,
- * a SHUTDOWN, a cancel). server_uring.c numbers its own tags after it. */
-enum { TAG_IGNORE = 1 };
+ * a cancel). server_uring.c numbers its own tags after it. A connection's
+ * operations carry its address, with OP_SHUT set for the SHUTDOWN of a
+ * direct descriptor: that one is waited for, because a slot is reused as
+ * soon as it is closed, and a SHUTDOWN still queued then would end the
+ * next client to get the slot. */
+enum { TAG_IGNORE = 1, OP_SHUT = 2 };
 
 struct uconn {
     int fd;                    /* a descriptor, or a slot (--fixed-files) */
     char receiving, sending;   /* a RECV, a SEND in flight */
+    char shutting;             /* a SHUTDOWN in flight (--fixed-files) */
     char cancelling, eof, starved;
     const char *why;           /* set when ending, for the log line */
     size_t len, sent;          /* default: bytes in buf; of the owed, sent */
