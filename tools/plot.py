@@ -74,9 +74,9 @@ TICKS = {
     "iterative": "iterative", "fork": "fork", "thread": "thread",
     "thread-stack64k": "thread\n64 KiB stacks", "prefork": "prefork",
     "prefork-w4": "prefork\n4 processes", "pool": "pool",
-    "pool-w4": "pool\n4 threads", "uring": "io_uring",
-    "uring_multishot": "io_uring\nmultishot", "epoll_procs4": "epoll\n4 processes",
-    "epoll_procs12": "epoll\n12 processes",
+    "pool-w4": "pool\n4 threads", "uring": "uring",
+    "uring_multishot": "uring\nmulti-\nshot", "epoll_procs4": "epoll\n×4",
+    "epoll_procs12": "epoll\n×12",
     "free": "server running freely", "paused": "server paused\n100 ms in every second",
 }
 
