@@ -201,6 +201,14 @@ check_no_reader() {
 check_idle_memory() {
     local n=2000 name out rss0 rss1 held why=""
     name="--multishot: $n idle connections cost under 1 KiB each (64 buffers of 4 KiB)"
+    # ThreadSanitizer's shadow memory grows with every allocation and every
+    # thread's accesses: RSS says nothing about the server there (the plain
+    # and ASan runs check it).
+    local rss_checked=1
+    if [[ "${SANITIZER:-}" == tsan ]]; then
+        rss_checked=0
+        name="--multishot: $n idle connections held (RSS not checked under tsan: its shadow memory)"
+    fi
     start_server "${MS[@]}" -p 0 --bufs 64 || { result "$name" "no start"; return; }
     rss0=$(rss_kib "$SRV_PID")
     "$CLIENT" -p "$SRV_PORT" -c "$n" -t 2 --idle -n 1 -d 3 --ramp 500 --timeout 10000 \
@@ -212,7 +220,7 @@ check_idle_memory() {
     held=$(sed -n 's/^client: held \([0-9]*\) of.*/\1/p' "$SRV_OUT.client")
     if [[ "$held" != "$n" ]]; then
         why="held ${held:-?} of $n: $(grep -m1 'held' "$SRV_OUT.client")"
-    elif ((rss1 - rss0 > n)); then
+    elif ((rss_checked && rss1 - rss0 > n)); then
         why="RSS grew by $((rss1 - rss0)) KiB for $n idle connections"
     fi
     stop_clean
