@@ -45,7 +45,7 @@ else
     session_requests=3 think_ms=100      # a session of about 200 ms
     conc=(4)
     idle_ns=(100)
-    idle_ms=2000
+    idle_ms=1000                         # held 1 s: the sampler sees the peak
 fi
 runs=${BENCH_RUNS:-3}
 session_ms=$(( (session_requests - 1) * think_ms ))

@@ -296,7 +296,7 @@ fi
 # the server (io_uring_enter included) per request; needs perf, like (a).
 # J_TOTAL requests in all per cell, whatever N, so that a cell lasts about
 # a second (CPU is counted in 10 ms ticks).
-if [[ "$BENCH_PROFILE" == full ]]; then J_TOTAL=400000; else J_TOTAL=100000; fi
+if [[ "$BENCH_PROFILE" == full ]]; then J_TOTAL=400000; else J_TOTAL=60000; fi
 J_CLIENTS=(100 1000)
 [[ -n "${P3_SMOKE:-}" ]] && J_CLIENTS=(20) J_TOTAL=100
 j_rows=()
@@ -387,7 +387,7 @@ if [[ "$BENCH_PROFILE" == full ]]; then
     G_MODELS=(fork thread prefork pool select poll epoll epoll_et epoll_workers
               epoll_reuseport uring epoll_offload) G_REQUESTS=1000
 else
-    G_MODELS=(thread pool epoll epoll_workers epoll_offload) G_REQUESTS=200
+    G_MODELS=(thread epoll epoll_workers epoll_offload) G_REQUESTS=200
 fi
 G_RATE=2000 G_CONNS=4
 [[ -n "${P3_SMOKE:-}" ]] && G_MODELS=(epoll epoll_offload) G_REQUESTS=20
