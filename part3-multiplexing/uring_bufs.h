@@ -65,15 +65,6 @@ void bufs_from_cqe(struct bufs *b, struct bufq *q, const struct io_uring_cqe *cq
 /* The oldest buffer of q (q->n > 0) and its length. */
 char *bufs_first(const struct bufs *b, const struct bufq *q, unsigned *len);
 
-/* Make sqe a multishot RECV into buffers of the ring. Recent kernels end
- * it after `limit` bytes (sqe->optlen, file_index's place; older ones
- * ignore it): one fast sender cannot then empty the ring at once. */
-void bufs_recv_multishot(struct io_uring_sqe *sqe, unsigned limit);
-
-/* The buffer a CQE names (IORING_CQE_F_BUFFER): to the tail of q when
- * `keep` and bytes came, else straight back into the ring. */
-void bufs_from_cqe(struct bufs *b, struct bufq *q, const struct io_uring_cqe *cqe, int keep);
-
 /* The oldest buffer of q is done with: back into the ring. */
 void bufs_pop(struct bufs *b, struct bufq *q);
 

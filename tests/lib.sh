@@ -137,6 +137,35 @@ settled_fd_count() {
     echo "$now"
 }
 
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# never_reader_check PID PORT: backpressure. A client sends 32 MiB and
+# reads nothing; the server must stop reading it once one chunk is owed,
+# so ten other clients x 20 requests are still answered within 3 s and the
+# server's RSS grows by less than 8 MiB. Sets NEVER_READER_WHY (empty when
+# all that holds) and NEVER_READER_RSS_KIB (the growth).
+never_reader_check() {
+    local pid=$1 port=$2 hog out t0 t1 rss0 rss1
+    NEVER_READER_WHY=""
+    "$PROBE" -p "$port" integrity 64K >/dev/null
+    rss0=$(rss_kib "$pid")
+    "$PROBE" -p "$port" no-read 32M >/dev/null &
+    hog=$!
+    sleep 0.5
+    t0=$(date +%s%N)
+    out=$("$PROBE" -p "$port" --timeout 3000 concurrent 10 4K 20) || NEVER_READER_WHY="other clients: $out"
+    t1=$(date +%s%N)
+    rss1=$(rss_kib "$pid")
+    kill "$hog" 2>/dev/null
+    wait "$hog" 2>/dev/null
+    NEVER_READER_RSS_KIB=$((rss1 - rss0))
+    if [[ -z "$NEVER_READER_WHY" ]] && (((t1 - t0) / 1000000 > 3000)); then
+        NEVER_READER_WHY="10 clients x 20 requests took $(((t1 - t0) / 1000000)) ms beside the hog"
+    elif [[ -z "$NEVER_READER_WHY" ]] && ((NEVER_READER_RSS_KIB > 8192)); then
+        NEVER_READER_WHY="RSS grew by $NEVER_READER_RSS_KIB KiB with a client that never reads"
+    fi
+}
+
 fds_are() { [[ "$(fd_count "$1")" -eq "$2" ]]; }
 threads_are() { [[ "$(thread_count "$1")" -eq "$2" ]]; }
 

@@ -27,7 +27,6 @@ SUITE=part3-uring
 MS=("$SRV" --multishot)
 ALL=("$SRV" --multishot --defer-taskrun --fixed-files)
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 # stat NAME: a number from the server's stop line (after stop_server).
 stat() { sed -n "s/.*: stopped: .* $1=\([0-9]*\).*/\1/p" "$SRV_OUT"; }
 result() {   # result NAME WHY: pass when WHY is empty
@@ -172,28 +171,13 @@ check_buffers_back() {
 
 # ---- 5. backpressure -----------------------------------------------------------
 check_no_reader() {
-    local label=$1 name hog out t0 t1 rss0 rss1 why=""
+    local label=$1 name
     shift
     name="$label: a never-reading client: others served promptly, RSS bounded"
     start_server "$@" -p 0 || { result "$name" "no start"; return; }
-    "$PROBE" -p "$SRV_PORT" integrity 64K >/dev/null
-    rss0=$(rss_kib "$SRV_PID")
-    "$PROBE" -p "$SRV_PORT" no-read 32M >/dev/null &
-    hog=$!
-    sleep 0.5
-    t0=$(date +%s%N)
-    out=$("$PROBE" -p "$SRV_PORT" --timeout 3000 concurrent 10 4K 20) || why="other clients: $out"
-    t1=$(date +%s%N)
-    rss1=$(rss_kib "$SRV_PID")
-    kill "$hog" 2>/dev/null
-    wait "$hog" 2>/dev/null
-    if [[ -z "$why" ]] && (((t1 - t0) / 1000000 > 3000)); then
-        why="10 clients x 20 requests took $(((t1 - t0) / 1000000)) ms beside the hog"
-    elif [[ -z "$why" ]] && ((rss1 - rss0 > 8192)); then
-        why="RSS grew by $((rss1 - rss0)) KiB with a client that never reads"
-    fi
+    never_reader_check "$SRV_PID" "$SRV_PORT"
     stop_clean
-    result "$name (RSS +$((rss1 - rss0)) KiB)" "$why"
+    result "$name (RSS +$NEVER_READER_RSS_KIB KiB)" "$NEVER_READER_WHY"
     cleanup_server_files
 }
 

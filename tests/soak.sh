@@ -18,7 +18,6 @@ RSS_SLACK_KIB=4096     # allocator noise; a leak of a few bytes per request is f
 RSS_NOTE=""
 [[ -n "${SANITIZER:-}" ]] && RSS_NOTE=" (RSS not bounded under $SANITIZER)"
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 while read -r name traits cmd; do
     [[ -z "$name" || "$name" == \#* || ",$traits," != *",event,"* ]] && continue
