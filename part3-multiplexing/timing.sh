@@ -62,9 +62,12 @@ fi
 if [[ -n "${P3_SMOKE:-}" ]]; then    # a quick check that the script works
     A_CLIENTS=(20 50) A_REQUESTS=5 B_CONNS=(50) C_CEILING=200 C_HOLD=1 C_RAMP=200 D_SECONDS=1
 fi
-# Table (c)'s last row, server_epoll --procs CP_PROCS (see (c) below).
+# Table (c)'s last row, server_epoll --procs CP_PROCS (see (c) below). At
+# 200,000 the last connects of a 60 s ramp on two cores complete up to
+# about 25 s late, so the hold is long enough that the fresh clients (half
+# way through it) come after them.
 if [[ "$BENCH_PROFILE" == full ]]; then
-    CP_PROCS=12 CP_CONNS=200000 CP_SRC=12 CP_RAMP=60000 CP_HOLD=10
+    CP_PROCS=12 CP_CONNS=200000 CP_SRC=12 CP_RAMP=60000 CP_HOLD=40
 else
     CP_PROCS=4 CP_CONNS=$C_CEILING CP_SRC=4 CP_RAMP=$C_RAMP CP_HOLD=$C_HOLD
 fi
@@ -185,7 +188,10 @@ if [ "$probe" != 0 ]; then
     exit 1
 fi
 exit "$rc"'
-srv_epoll_procs=("$here/server_epoll" -p 0 --idle-timeout 0 --procs "$CP_PROCS")
+# A listen queue of 4096 (the kernel's somaxconn here) rather than the
+# default 1024: in a hand run at 200,000 with 1024, 382 connects timed
+# out; with 4096, none did.
+srv_epoll_procs=("$here/server_epoll" -p 0 --idle-timeout 0 --procs "$CP_PROCS" --backlog 4096)
 bench_table part3_c "Part 3 (c): idle connections held, ceiling $C_CEILING; epoll_procs$CP_PROCS: $CP_CONNS (E3)" \
     --rows model --values connections,conn_failed,srv_rss_kib,srv_threads,srv_children,srv_tcp_inuse_peak,srv_tcp_mem_peak_kib \
     --server-fields tcp_inuse_peak,tcp_mem_peak_kib,accepts \
