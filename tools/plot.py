@@ -62,9 +62,12 @@ NAMES = {
         "one-copy": "one-copy (sendmsg with an iovec)",
         "zero-copy": "zero-copy (MSG_ZEROCOPY)",
         "sendfile": "sendfile (from a memory file)",
+        "send-zc": "send-zc (io_uring IORING_OP_SEND_ZC)",
         "iperf3": "iperf3 (reference)",
     },
-    "link": {"loopback": "loopback", "veth": "veth pair (two namespaces)"},
+    "link": {"loopback": "loopback", "veth": "veth pair (two namespaces)",
+             "send-zc-loopback": "send-zc, loopback",
+             "send-zc-veth": "send-zc, veth pair"},
     "c": lambda v: "1 client thread" if v == "1" else v + " client threads",
     "n": "{} sessions held",
 }
@@ -105,6 +108,7 @@ STYLE = {
     "one-copy": ("tab:blue", "s", "-"),
     "zero-copy": ("tab:green", "^", "-"),
     "sendfile": ("tab:purple", "D", "-"),
+    "send-zc": ("goldenrod", "v", "--"),
     "iperf3": ("gray", "", ":"),
     "loopback": ("tab:blue", "o", "-"),
     "veth": ("tab:orange", "s", "-"),
@@ -289,7 +293,7 @@ FIGURES = {
         dict(kind="lines", x="size", xscale="log", by="mode", y=["gbit_s"],
              ylabel="throughput (Gbit per second)"),
     ]),
-    "part4_b": dict(grid=(1, 2), sharey=True, panels=[
+    "part4_b": dict(grid=(1, 2), panels=[
         dict(kind="lines", x="threads", by="mode", y=["lat_p50_us"],
              yscale="auto", ylabel="latency of one request (µs)",
              title="median (p50)"),
