@@ -404,7 +404,8 @@ p3e_extra() {
 # client shares the CPU with the server's threads: one few-ms stall makes
 # hundreds of requests late. A bound of 1% failed a make bench run whose
 # epoll_workers point achieved its rate within 0.04% with 4.4% late; past
-# the peak (110%) that run had 73% to 94% late.
+# the peak (110%) that run had 73% to 94% late (its table is kept in
+# docs/results/epyc-2core-vm/bench-2026-12-06/).
 p3e_half_kept() {
     begin "$1" part3_e || return 0
     local m off ach late req worst=0 wlate=0 n=0
