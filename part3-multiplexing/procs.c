@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,8 +33,13 @@ void raise_descriptor_limit(void)
 
 /* Child i: its own listening socket (the others closed), its own loop. */
 static void run_child(struct server_opts o, int i, const int *fds, int procs, int report_fd,
-                      serve_fn serve)
+                      serve_fn serve, pid_t parent)
 {
+    /* A parent killed outright (SIGKILL) cannot stop its children: the
+     * kernel then sends them SIGTERM instead, so none serves on, orphaned.
+     * (The parent may already be gone before the request is made.) */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+        _exit(1);
     char name[48];
     snprintf(name, sizeof name, "%s/p%d", o.name, i);
     o.name = name;                       /* its log lines say "epoll/p1" */
@@ -66,6 +72,34 @@ static void sample_sockstat(long *inuse_peak, long *mem_pages_peak)
         fclose(f);
 }
 
+/* SIGTERM every child still running (kids[i] > 0) and reap them as they
+ * stop, which each promises within 2 s; any still running after 3 s is
+ * killed, so the parent's own stop is bounded too. Returns how many. */
+static int stop_children(pid_t *kids, int procs)
+{
+    int left = 0, killed = 0;
+    for (int i = 0; i < procs; i++)
+        if (kids[i] > 0 && kill(kids[i], SIGTERM) == 0)
+            left++;
+    double deadline = now_sec() + 3.0;
+    while (left > 0 && now_sec() < deadline) {
+        pid_t gone = waitpid(-1, NULL, WNOHANG);
+        for (int i = 0; gone > 0 && i < procs; i++)
+            if (kids[i] == gone)
+                kids[i] = 0, left--;
+        if (gone <= 0)
+            sleep_ms(20);
+    }
+    for (int i = 0; i < procs; i++)
+        if (kids[i] > 0) {
+            kill(kids[i], SIGKILL);        /* cannot be ignored: the wait ends */
+            while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+                continue;
+            kids[i] = 0, killed++;
+        }
+    return killed;
+}
+
 /* Fork, wait for a stop (or a child that died), forward it, reap every
  * child, print one stop line for all. */
 int run_processes(const struct server_opts *o, int procs, serve_fn serve)
@@ -85,13 +119,14 @@ int run_processes(const struct server_opts *o, int procs, serve_fn serve)
     }
     print_banner(o->name, fds[0]);
     fflush(stderr);
+    pid_t parent = getpid();
     for (int i = 0; i < procs; i++) {
         kids[i] = fork();
         if (kids[i] < 0)
             die("fork");
         if (kids[i] == 0) {
             close(report[0]);
-            run_child(*o, i, fds, procs, report[1], serve);
+            run_child(*o, i, fds, procs, report[1], serve, parent);
         }
     }
     for (int i = 0; i < procs; i++)
@@ -109,12 +144,9 @@ int run_processes(const struct server_opts *o, int procs, serve_fn serve)
         if (!died)
             sleep_ms(200);
     }
-    for (int i = 0; i < procs; i++)
-        if (kids[i] > 0)
-            kill(kids[i], SIGTERM);
-    for (int reaped = died; reaped < procs; )
-        if (waitpid(-1, &status, 0) > 0 || errno == ECHILD)
-            reaped++;
+    int killed = stop_children(kids, procs);
+    if (killed > 0)
+        fprintf(stderr, "%s: %d process(es) did not stop within 3 s: killed\n", o->name, killed);
 
     struct conn_counts total = {0};
     unsigned long *accepts = calloc((size_t)procs, sizeof *accepts);
@@ -134,5 +166,5 @@ int run_processes(const struct server_opts *o, int procs, serve_fn serve)
     free(accepts);
     free(kids);
     free(fds);
-    return died ? 1 : 0;
+    return died || killed ? 1 : 0;
 }

@@ -26,7 +26,8 @@ void raise_descriptor_limit(void);
 
 /* The parent of P processes, each running `serve` on its own listening
  * socket of o's port; returns when they have all stopped, with main's
- * exit status (1 if a child died on its own). */
+ * exit status (1 if a child died on its own, or had to be killed because
+ * it did not stop within 3 s). */
 int run_processes(const struct server_opts *o, int procs, serve_fn serve);
 
 #endif

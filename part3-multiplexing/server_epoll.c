@@ -32,8 +32,9 @@
  * goes beyond it: P processes, each this same loop on its own listening
  * socket of one port (SO_REUSEPORT: the kernel spreads the connections),
  * each under its own limit, raised to the hard one. Their parent, which
- * only forks them, forwards the stop, reaps them and sums their counts,
- * is run_processes() in procs.c.
+ * only forks them, forwards the stop, reaps them (killing any that does
+ * not stop within 3 s) and sums their counts, is run_processes() in
+ * procs.c; a child also stops if its parent is killed outright.
  */
 #include "common.h"
 #include "procs.h"

@@ -13,6 +13,9 @@
 #     and they add up; SIGTERM stops every child, and no process, zombie
 #     or listening socket is left;
 #   - a child that dies makes the parent stop the others and exit non-zero;
+#   - a parent killed outright (SIGKILL) leaves no child serving, orphaned;
+#   - a child that will not stop is killed after 3 s, and the parent says
+#     so and exits non-zero;
 #   - a bad --procs is refused (exit 2).
 # Bounds are generous: they catch a hang or a lost child, not a speed.
 set -u
@@ -162,6 +165,51 @@ fi
 cleanup_server_files
 KIDS=""
 result "epoll --procs 3: a child killed, the parent stops the others and exits non-zero" "${why#; }"
+
+why=""
+if start_server "$P3/server_epoll" -p 0 --procs 3 &&
+   wait_until 5 test "$(child_count "$SRV_PID")" -eq 3; then
+    KIDS=$(tree_pids "$SRV_PID" | tail -n +2 | tr '\n' ' ')
+    kill -KILL "$SRV_PID"
+    wait_exit "$SRV_PID" 5 2>/dev/null   # (not bash's "Killed" line)
+    SRV_PID=""
+    for k in $KIDS; do
+        wait_until 3 test ! -e "/proc/$k" || why="$why; child $k still serving, orphaned"
+    done
+else
+    why="did not start with 3 children"
+fi
+for k in $KIDS; do kill -KILL "$k" 2>/dev/null; done   # (left only if it failed)
+cleanup_server_files
+KIDS=""
+result "epoll --procs 3: the parent killed outright (SIGKILL), every child stops too" "${why#; }"
+
+# A child that does not stop (here: stopped by SIGSTOP) is killed after the
+# parent's 3 s, and the parent says so and exits non-zero.
+why=""
+if start_server "$P3/server_epoll" -p 0 --procs 3 &&
+   wait_until 5 test "$(child_count "$SRV_PID")" -eq 3; then
+    KIDS=$(tree_pids "$SRV_PID" | tail -n +2 | tr '\n' ' ')
+    read -r victim _ <<<"$KIDS"
+    kill -STOP "$victim"
+    kill -TERM "$SRV_PID"
+    wait_exit "$SRV_PID" 10
+    [[ "$EXIT_STATUS" != 0 && "$EXIT_STATUS" != timeout ]] ||
+        why="parent exit status $EXIT_STATUS with a child that would not stop (want non-zero)"
+    [[ "$EXIT_STATUS" == timeout ]] && kill -KILL "$SRV_PID" 2>/dev/null
+    SRV_PID=""
+    grep -q "1 process(es) did not stop within 3 s: killed" "$SRV_OUT" "$SRV_OUT.err" ||
+        why="$why; no line about the killed child: $(tail -2 "$SRV_OUT.err" | tr '\n' ' ')"
+    for k in $KIDS; do
+        wait_until 2 test ! -e "/proc/$k" || why="$why; child $k still there"
+    done
+else
+    why="did not start with 3 children"
+fi
+for k in $KIDS; do kill -CONT "$k" 2>/dev/null; kill -KILL "$k" 2>/dev/null; done
+cleanup_server_files
+KIDS=""
+result "epoll --procs 3: a child that will not stop is killed after 3 s, the parent exits non-zero" "${why#; }"
 
 why=""
 for bad in 0 -1 x 2000; do
