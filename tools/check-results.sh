@@ -169,36 +169,24 @@ model() {
     printf '%s' "$1"
 }
 
-# Fork per client spends the most server CPU, in every client column.
-p2b_fork_most_cpu() {
+# fork_beyond DIR COLUMN OP WHAT: in every client column, fork's COLUMN is
+# OP every other model's (fork is dearest: most CPU, fewest connections/s).
+fork_beyond() {
     begin "$1" part2_b || return 0
     local c r v fork thread ok=1 figs=""
     for c in "${COLS[@]}"; do
-        get fork "$(model fork)" "$c" srv_cpu_s && get thread "$(model thread)" "$c" srv_cpu_s || return 0
+        get fork "$(model fork)" "$c" "$2" && get thread "$(model thread)" "$c" "$2" || return 0
         for r in "${ROWS[@]}"; do
             [ "$r" = "$(model fork)" ] && continue
-            get v "$r" "$c" srv_cpu_s || return 0
-            holds "$fork > $v" || ok=0
+            get v "$r" "$c" "$2" || return 0
+            holds "$fork $3 $v" || ok=0
         done
         figs="$figs, ×$(calc "$fork / $thread") (c=$c)"
     done
-    decide "$ok" "fork's CPU ${figs#, } thread's"
+    decide "$ok" "fork's $4 ${figs#, } thread's"
 }
-
-p2b_fork_fewest() {
-    begin "$1" part2_b || return 0
-    local c r v fork thread ok=1 figs=""
-    for c in "${COLS[@]}"; do
-        get fork "$(model fork)" "$c" req_per_s && get thread "$(model thread)" "$c" req_per_s || return 0
-        for r in "${ROWS[@]}"; do
-            [ "$r" = "$(model fork)" ] && continue
-            get v "$r" "$c" req_per_s || return 0
-            holds "$fork < $v" || ok=0
-        done
-        figs="$figs, ×$(calc "$fork / $thread") (c=$c)"
-    done
-    decide "$ok" "fork's connections/s ${figs#, } thread's"
-}
+p2b_fork_most_cpu() { fork_beyond "$1" srv_cpu_s ">" CPU; }
+p2b_fork_fewest() { fork_beyond "$1" req_per_s "<" "connections/s"; }
 
 # Prefork and pool create nothing per connection: less CPU than a thread each.
 p2b_pools_cheapest() {
