@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ static struct scoreboard *board;
 static pid_t *pids;                /* the parent's: the child in each slot, or 0 */
 static int min_children, max_children;
 static unsigned long forked, retired, restarts, fork_failed;
+static pid_t parent_pid;
 
 /* ---- the child ----------------------------------------------------------- */
 
@@ -65,6 +67,10 @@ static int retire(struct slot *me)
  * scoreboard. Only an idle child retires: it holds no client. */
 static void child_main(struct slot *me, int listen_fd, const struct server_opts *o)
 {
+    /* A parent killed outright (SIGKILL) stops no child: ask the kernel
+     * for a SIGTERM when it dies, so none goes on serving, orphaned. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent_pid)
+        _exit(0);
     double idle_since = now_sec();
     while (!stop_requested) {
         struct sockaddr_storage peer;
@@ -225,6 +231,7 @@ int main(int argc, char **argv)
     if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
         die("setsockopt SO_RCVTIMEO");
     print_banner(o.name, listen_fd);   /* flushed: the children inherit no output */
+    parent_pid = getpid();
 
     for (int i = 0; i < min_children; i++)
         if (start_child(listen_fd, &o) != 0) {

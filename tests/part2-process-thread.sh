@@ -2,7 +2,8 @@
 # Part 2's own checks, beyond the conformance suite: the servers really
 # serve clients at the same time, reap every child, end every thread,
 # behave as documented at their cap, the prefork parent replaces a child
-# that dies, and the pools grow while all their workers are busy and
+# that dies, prefork children stop when their parent is killed outright,
+# and the pools grow while all their workers are busy and
 # shrink back to -w when idle. Clients: tests/part2_probe.c.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -187,6 +188,26 @@ stop_leaves_no_child() {
     done
 }
 
+# ---- prefork: the parent killed outright ----------------------------------
+# SIGKILL gives the parent no chance to stop its children: each must stop
+# by itself (it asked for a SIGTERM at its parent's death) rather than go
+# on accepting, orphaned.
+prefork_parent_killed() {
+    local kids k left=""
+    start_server "$P2/server_prefork" -w 3 -p 0 || { echo "server did not start"; return 1; }
+    wait_until 3 eval '[[ "$(child_count "$SRV_PID")" -eq 3 ]]' ||
+        { echo "expected 3 children, found $(child_count "$SRV_PID")"; return 1; }
+    kids=$(cat "/proc/$SRV_PID/task/"*/children)
+    kill -KILL "$SRV_PID"
+    wait_exit "$SRV_PID" 5 2>/dev/null   # (not bash's "Killed" line)
+    cleanup_server_files
+    for k in $kids; do
+        wait_until 3 test ! -e "/proc/$k" || left="$left $k"
+    done
+    # shellcheck disable=SC2086  # (left only if the check failed)
+    [[ -z "$left" ]] || { kill -KILL $left 2>/dev/null; echo "children still serving, orphaned:$left"; return 1; }
+}
+
 # ---- thread: a failed pthread_create turns one client away --------------
 # Under a small address-space limit, 64 MiB stacks run out after a few
 # threads: the clients beyond must be closed, not hang, and the server goes on.
@@ -241,6 +262,8 @@ for srv in server_fork server_thread server_prefork server_pool; do
     check "${srv#server_}: SIGTERM with sessions open, nothing left running" \
         stop_leaves_no_child "$P2/$srv"
 done
+check "prefork: the parent killed outright (SIGKILL), every child stops too" \
+    prefork_parent_killed
 if command -v prlimit >/dev/null; then
     check "thread: failed pthread_create closes that client, the server goes on" \
         thread_create_failure
