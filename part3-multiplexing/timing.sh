@@ -63,8 +63,8 @@ if [[ -n "${P3_SMOKE:-}" ]]; then    # a quick check that the script works
     A_CLIENTS=(20 50) A_REQUESTS=5 B_CONNS=(50) C_CEILING=200 C_HOLD=1 C_RAMP=200 D_SECONDS=1
 fi
 # Table (c)'s last row, server_epoll --procs CP_PROCS (see (c) below). At
-# 200,000, connections of a 60 s ramp on two cores got their first reply
-# up to 28.6 s after their scheduled time (docs/results/epyc-2core-vm/
+# 200,000, connections of a 60 s ramp on two cores waited up to 28.6 s
+# for their first reply (the client's "wait for first reply" in docs/results/epyc-2core-vm/
 # procs-200k/run.txt), so the hold is long enough for the fresh clients,
 # half way through it, to come when nearly all of them are held.
 if [[ "$BENCH_PROFILE" == full ]]; then
