@@ -145,71 +145,72 @@ cleanup_server_files
 KIDS=""
 result "epoll --procs 3: 3 children at the hard descriptor limit, 300 connections, every process accepts some, SIGTERM leaves no process or socket" "${why#; }"
 
-why=""
-if start_server "$P3/server_epoll" -p 0 --procs 3 &&
-   wait_until 5 test "$(child_count "$SRV_PID")" -eq 3; then
+# ---- 4. --procs 3 when something goes wrong --------------------------------
+# start_procs3: server_epoll --procs 3 running with its 3 children, listed
+# in KIDS.
+start_procs3() {
+    start_server "$P3/server_epoll" -p 0 --procs 3 &&
+        wait_until 5 test "$(child_count "$SRV_PID")" -eq 3 || return 1
     KIDS=$(tree_pids "$SRV_PID" | tail -n +2 | tr '\n' ' ')
+}
+# parent_failed WHAT: why the parent's exit (after wait_exit) is not the
+# non-zero status WHAT calls for; nothing when it is.
+parent_failed() {
+    [[ "$EXIT_STATUS" != 0 && "$EXIT_STATUS" != timeout ]] ||
+        printf '; parent exit status %s %s (want non-zero)' "$EXIT_STATUS" "$1"
+}
+# kids_left SECONDS: each child of KIDS still there after SECONDS.
+kids_left() {
+    local k
+    for k in $KIDS; do
+        wait_until "$1" test ! -e "/proc/$k" || printf '; child %s still there' "$k"
+    done
+}
+# end_procs_check NAME: report, leaving nothing behind (a failed check may
+# leave the parent or children running, or stopped).
+end_procs_check() {
+    local k
+    if [[ -n "$SRV_PID" ]] && kill -0 "$SRV_PID" 2>/dev/null; then
+        kill -KILL "$SRV_PID" 2>/dev/null
+        wait "$SRV_PID" 2>/dev/null
+    fi
+    for k in $KIDS; do kill -CONT "$k" 2>/dev/null; kill -KILL "$k" 2>/dev/null; done
+    SRV_PID="" KIDS=""
+    cleanup_server_files
+    result "$1" "${why#; }"
+}
+
+why="did not start with 3 children"
+if start_procs3; then
     read -r victim _ <<<"$KIDS"
     kill -KILL "$victim"
     wait_exit "$SRV_PID" 5
-    [[ "$EXIT_STATUS" != 0 && "$EXIT_STATUS" != timeout ]] ||
-        why="parent exit status $EXIT_STATUS after a child died (want non-zero)"
-    [[ "$EXIT_STATUS" == timeout ]] && kill -KILL "$SRV_PID" 2>/dev/null
-    SRV_PID=""
-    for k in $KIDS; do
-        wait_until 2 test ! -e "/proc/$k" || why="$why; child $k still there"
-    done
-else
-    why="did not start with 3 children"
+    why="$(parent_failed "after a child died")$(kids_left 2)"
 fi
-cleanup_server_files
-KIDS=""
-result "epoll --procs 3: a child killed, the parent stops the others and exits non-zero" "${why#; }"
+end_procs_check "epoll --procs 3: a child killed, the parent stops the others and exits non-zero"
 
-why=""
-if start_server "$P3/server_epoll" -p 0 --procs 3 &&
-   wait_until 5 test "$(child_count "$SRV_PID")" -eq 3; then
-    KIDS=$(tree_pids "$SRV_PID" | tail -n +2 | tr '\n' ' ')
+why="did not start with 3 children"
+if start_procs3; then
     kill -KILL "$SRV_PID"
     wait_exit "$SRV_PID" 5 2>/dev/null   # (not bash's "Killed" line)
-    SRV_PID=""
-    for k in $KIDS; do
-        wait_until 3 test ! -e "/proc/$k" || why="$why; child $k still serving, orphaned"
-    done
-else
-    why="did not start with 3 children"
+    why=$(kids_left 3)
 fi
-for k in $KIDS; do kill -KILL "$k" 2>/dev/null; done   # (left only if it failed)
-cleanup_server_files
-KIDS=""
-result "epoll --procs 3: the parent killed outright (SIGKILL), every child stops too" "${why#; }"
+end_procs_check "epoll --procs 3: the parent killed outright (SIGKILL), every child stops too"
 
 # A child that does not stop (here: stopped by SIGSTOP) is killed after the
 # parent's 3 s, and the parent says so and exits non-zero.
-why=""
-if start_server "$P3/server_epoll" -p 0 --procs 3 &&
-   wait_until 5 test "$(child_count "$SRV_PID")" -eq 3; then
-    KIDS=$(tree_pids "$SRV_PID" | tail -n +2 | tr '\n' ' ')
+why="did not start with 3 children"
+if start_procs3; then
     read -r victim _ <<<"$KIDS"
     kill -STOP "$victim"
     kill -TERM "$SRV_PID"
     wait_exit "$SRV_PID" 10
-    [[ "$EXIT_STATUS" != 0 && "$EXIT_STATUS" != timeout ]] ||
-        why="parent exit status $EXIT_STATUS with a child that would not stop (want non-zero)"
-    [[ "$EXIT_STATUS" == timeout ]] && kill -KILL "$SRV_PID" 2>/dev/null
-    SRV_PID=""
+    why=$(parent_failed "with a child that would not stop")
     grep -q "1 process(es) did not stop within 3 s: killed" "$SRV_OUT" "$SRV_OUT.err" ||
         why="$why; no line about the killed child: $(tail -2 "$SRV_OUT.err" | tr '\n' ' ')"
-    for k in $KIDS; do
-        wait_until 2 test ! -e "/proc/$k" || why="$why; child $k still there"
-    done
-else
-    why="did not start with 3 children"
+    why="$why$(kids_left 2)"
 fi
-for k in $KIDS; do kill -CONT "$k" 2>/dev/null; kill -KILL "$k" 2>/dev/null; done
-cleanup_server_files
-KIDS=""
-result "epoll --procs 3: a child that will not stop is killed after 3 s, the parent exits non-zero" "${why#; }"
+end_procs_check "epoll --procs 3: a child that will not stop is killed after 3 s, the parent exits non-zero"
 
 why=""
 for bad in 0 -1 x 2000; do
